@@ -1,0 +1,74 @@
+"""Application factory."""
+from __future__ import annotations
+
+import importlib
+import logging
+
+from flask import Flask
+
+from config import config_for
+from core import db as _db_settings
+from core.crypto import init_cipher
+from core.extensions import csrf, db, htmx, login_manager, migrate
+
+log = logging.getLogger(__name__)
+
+
+def create_app(config_name: str | None = None, overrides: dict | None = None) -> Flask:
+    cfg = config_for(config_name)
+    settings = cfg.finalize() if not overrides or "SQLALCHEMY_DATABASE_URI" not in overrides else None
+    app = Flask(__name__, template_folder="../templates", static_folder="../static",
+                instance_relative_config=False)
+    if settings is None:
+        # Overrides supply the database; only check the remaining secrets.
+        settings = {k: getattr(cfg, k) for k in dir(cfg) if k.isupper()}
+    app.config.update(settings)
+    if overrides:
+        app.config.update(overrides)
+    for required in ("SECRET_KEY", "TOKEN_ENCRYPTION_KEY", "SQLALCHEMY_DATABASE_URI"):
+        if not app.config.get(required):
+            raise RuntimeError(f"missing required setting {required}")
+
+    _db_settings.configure_sqlite(app.config["SQLITE_BUSY_TIMEOUT_MS"])
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
+            **app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {}),
+            "connect_args": {"timeout": app.config["SQLITE_BUSY_TIMEOUT_MS"] / 1000},
+        }
+    init_cipher(app.config["TOKEN_ENCRYPTION_KEY"])
+
+    db.init_app(app)
+    import models  # noqa: F401  (register every table on the metadata)
+    migrate.init_app(app, db, directory=str(app.root_path + "/../migrations"), render_as_batch=True)
+    csrf.init_app(app)
+    htmx.init_app(app)
+    login_manager.init_app(app)
+
+    for spec in _blueprint_specs():
+        module_name, attr = spec.split(":")
+        app.register_blueprint(getattr(importlib.import_module(module_name), attr))
+
+    _register_cli(app)
+    _register_hooks(app)
+    return app
+
+
+def _blueprint_specs():
+    from core.blueprints import BLUEPRINTS
+    return BLUEPRINTS
+
+
+def _register_cli(app: Flask) -> None:
+    try:
+        from core.cli import register
+    except ImportError:  # pragma: no cover - the CLI module is optional while parts land
+        return
+    register(app)
+
+
+def _register_hooks(app: Flask) -> None:
+    try:
+        from core.web import register_hooks
+    except ImportError:  # pragma: no cover
+        return
+    register_hooks(app)

@@ -1,0 +1,3 @@
+"""The web blueprints, in registration order. Each entry is "module:attribute"."""
+BLUEPRINTS = [
+]

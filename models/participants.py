@@ -1,0 +1,87 @@
+"""Participants of a workspace and where each came from."""
+from __future__ import annotations
+
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from core.extensions import db
+from models.types import JSONType, UTCDateTime, utcnow
+
+CONSENT_OPTED_IN = "opted_in"
+CONSENT_OPTED_OUT = "opted_out"
+CONSENT_UNKNOWN = "unknown"
+CONSENT_STATUSES = (CONSENT_OPTED_IN, CONSENT_OPTED_OUT, CONSENT_UNKNOWN)
+
+# A participant is "active" in the pool, "staged" by an Import-only plan until approved,
+# or "archived" (e.g. deleted in Salesforce under the archive policy).
+STATUS_ACTIVE = "active"
+STATUS_STAGED = "staged"
+STATUS_ARCHIVED = "archived"
+
+
+class Participant(db.Model):
+    __tablename__ = "participants"
+    __table_args__ = (
+        # One person per normalised email per workspace: two plans racing never create one twice.
+        UniqueConstraint("workspace_id", "email_key"),
+        Index("ix_participants_workspace_phone_key", "workspace_id", "phone_key"),
+        Index("ix_participants_workspace_status", "workspace_id", "status", "id"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
+    first_name: Mapped[str | None] = mapped_column(String(255))
+    last_name: Mapped[str | None] = mapped_column(String(255))
+    email: Mapped[str | None] = mapped_column(String(320))        # NFC form as given
+    email_key: Mapped[str | None] = mapped_column(String(320))    # case-folded; the dedup key
+    phone_raw: Mapped[str | None] = mapped_column(String(255))
+    phone_e164: Mapped[str | None] = mapped_column(String(20))    # only when the number is valid
+    phone_ext: Mapped[str | None] = mapped_column(String(20))
+    phone_key: Mapped[str | None] = mapped_column(String(48))     # e164 plus extension
+    company: Mapped[str | None] = mapped_column(String(255))
+    segments = mapped_column(JSONType, default=list)             # several values allowed
+    consent_status: Mapped[str] = mapped_column(String(20), default=CONSENT_UNKNOWN)
+    attributes = mapped_column(JSONType, default=dict)           # custom attributes
+    status: Mapped[str] = mapped_column(String(20), default=STATUS_ACTIVE)
+    created_at = mapped_column(UTCDateTime, default=utcnow)
+    updated_at = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    sources: Mapped[list["ParticipantSource"]] = relationship(back_populates="participant",
+                                                              cascade="all, delete-orphan")
+
+    @property
+    def display_name(self) -> str:
+        name = " ".join(p for p in (self.first_name, self.last_name) if p)
+        return name or self.email or self.phone_e164 or self.phone_raw or f"Participant {self.id}"
+
+
+SOURCE_ACTIVE = "active"
+SOURCE_DELETED = "deleted"
+SOURCE_OPTED_OUT = "opted_out"
+SOURCE_NOT_MATCHING = "no_longer_matching"
+SOURCE_MERGED = "merged"
+
+
+class ParticipantSource(db.Model):
+    """One Salesforce record linked to a participant (org + object + 18-character record ID)."""
+
+    __tablename__ = "participant_sources"
+    __table_args__ = (UniqueConstraint("workspace_id", "org_id", "object_name", "record_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
+    participant_id: Mapped[int] = mapped_column(ForeignKey("participants.id", ondelete="CASCADE"), index=True)
+    connection_id: Mapped[int | None] = mapped_column(ForeignKey("salesforce_connections.id", ondelete="SET NULL"))
+    plan_id: Mapped[int | None] = mapped_column(ForeignKey("import_plans.id", ondelete="SET NULL"), index=True)
+    source_system: Mapped[str] = mapped_column(String(20), default="salesforce")
+    org_id: Mapped[str] = mapped_column(String(18))
+    object_name: Mapped[str] = mapped_column(String(120))
+    # Case-sensitive: 15-character IDs differ only by case; stored as the 18-character form.
+    record_id: Mapped[str] = mapped_column(String(18))
+    source_hash: Mapped[str | None] = mapped_column(String(64))      # hash of the mapped source values
+    source_timestamp = mapped_column(UTCDateTime)                      # SystemModstamp seen
+    source_state: Mapped[str] = mapped_column(String(24), default=SOURCE_ACTIVE)
+    consent_value_seen: Mapped[str | None] = mapped_column(Text)
+    first_synced_at = mapped_column(UTCDateTime, default=utcnow)
+    last_synced_at = mapped_column(UTCDateTime, default=utcnow)
+    last_run_id: Mapped[int | None] = mapped_column(ForeignKey("sync_runs.id", ondelete="SET NULL"))
+
+    participant: Mapped[Participant] = relationship(back_populates="sources")
