@@ -1,0 +1,58 @@
+"""Reading dotted field paths (``Account.Name``, ``Owner.Email``) from Salesforce JSON records.
+
+Salesforce returns a parent relationship as a nested object, or ``null`` when the lookup is
+empty (case C08). A path through a null parent reads as None: never ``{}``, ``"None"`` or the
+parent's ``attributes``.
+"""
+from collections.abc import Mapping
+from typing import Any
+
+Scalar = str | int | float | bool
+
+
+def get_path(record: Mapping[str, Any] | None, path: str) -> Scalar | None:
+    """The scalar value at ``path``; None when any step is null or missing.
+
+    A path that ends at an object (a relationship such as ``Account`` or a compound address) is
+    not a field value and reads as None.
+    """
+    node: Any = record
+    for step in path.split("."):
+        if not isinstance(node, Mapping):
+            return None
+        node = _get_key(node, step)
+    if isinstance(node, (Mapping, list, tuple)):
+        return None
+    return node
+
+
+def _get_key(node: Mapping[str, Any], key: str) -> Any:
+    if key in node:
+        return node[key]
+    # SOQL names are case-insensitive; a path typed as "account.name" still finds "Account".
+    folded = key.casefold()
+    for name, value in node.items():
+        if isinstance(name, str) and name.casefold() == folded and name != "attributes":
+            return value
+    return None
+
+
+def get_text(record: Mapping[str, Any] | None, path: str) -> str | None:
+    """The value at ``path`` as trimmed text; None for null, missing or blank."""
+    value = get_path(record, path)
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    else:
+        text = str(value).strip()
+    return text or None
+
+
+def first_text(record: Mapping[str, Any] | None, paths: tuple[str, ...]) -> tuple[str | None, str | None]:
+    """(path, text) of the first path in ``paths`` with a non-blank value, else (None, None)."""
+    for path in paths:
+        text = get_text(record, path)
+        if text is not None:
+            return path, text
+    return None, None

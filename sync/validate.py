@@ -1,0 +1,192 @@
+"""Validation of emails and phone numbers, and the dedup keys derived from them.
+
+Rules (binding, from the real-world cases C09, C10, C12):
+
+* Emails are trimmed and validated with email-validator without a deliverability check. Display
+  names, lists, URLs, trailing dots and look-alike characters are flagged ``invalid_email`` with a
+  reason; nothing is ever repaired. The stored form is NFC; the dedup key is the case-folded
+  stored form. An invalid email is never stored or used as a key.
+* Phones are parsed with phonenumbers in the region of the record's country, else the
+  workspace's default region. E.164 is stored only when ``is_valid_number``; the extension is
+  kept apart (never glued into the E.164 digits). The dedup key is E.164 plus ``;ext=N`` so two
+  people behind one switchboard stay separate. Invalid numbers are flagged ``invalid_phone``,
+  keep their raw value for the preview, and are never used as a key.
+"""
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+
+INVALID_EMAIL = "invalid_email"
+INVALID_PHONE = "invalid_phone"
+MISSING_REQUIRED = "missing_required"
+NO_CONTACT_POINT = "no_contact_point"
+
+
+@dataclass(frozen=True)
+class Flag:
+    """A problem with one field of one record, shown to the researcher."""
+
+    code: str  # invalid_email, invalid_phone, missing_required, no_contact_point
+    field: str  # participant field: email, phone, last_name ...
+    raw: str | None  # the value as Salesforce had it (shown in the preview, never "repaired")
+    reason: str  # human text
+
+
+@dataclass(frozen=True)
+class EmailResult:
+    raw: str | None
+    email: str | None = None  # normalized NFC address; None when missing or invalid
+    flag: Flag | None = None
+
+    @property
+    def key(self) -> str | None:
+        """Dedup key: the case-folded normalized address (None unless valid)."""
+        return email_key(self.email) if self.email else None
+
+    @property
+    def valid(self) -> bool:
+        return self.email is not None
+
+
+@dataclass(frozen=True)
+class PhoneResult:
+    raw: str | None
+    e164: str | None = None  # only when phonenumbers says the number is valid
+    extension: str | None = None
+    region: str | None = None  # the region the number was parsed in
+    flag: Flag | None = None
+
+    @property
+    def key(self) -> str | None:
+        """Dedup key: E.164, plus ``;ext=N`` when there is an extension (None unless valid)."""
+        return phone_key(self.e164, self.extension) if self.e164 else None
+
+    @property
+    def valid(self) -> bool:
+        return self.e164 is not None
+
+
+def email_key(normalized: str) -> str:
+    return unicodedata.normalize("NFC", normalized).casefold()
+
+
+def phone_key(e164: str, extension: str | None = None) -> str:
+    return f"{e164};ext={extension}" if extension else e164
+
+
+def normalize_email(raw: object) -> EmailResult:
+    """Validate one email value. Blank input is missing (no flag), not invalid."""
+    if raw is None:
+        return EmailResult(None)
+    text = str(raw)
+    trimmed = text.strip()
+    if not trimmed:
+        return EmailResult(text)
+
+    def invalid(reason: str) -> EmailResult:
+        return EmailResult(text, flag=Flag(INVALID_EMAIL, "email", text, reason))
+
+    nfc = unicodedata.normalize("NFC", trimmed)
+    if unicodedata.normalize("NFKC", nfc) != nfc:
+        # Full-width letters, ligatures, U+037E (looks like ';') ...: normalising them would
+        # turn the address into a different one, and we never repair.
+        return invalid("The email address contains look-alike characters.")
+    try:
+        result = validate_email(trimmed, check_deliverability=False)
+    except EmailNotValidError as exc:
+        return invalid(str(exc))
+    return EmailResult(text, email=unicodedata.normalize("NFC", result.normalized))
+
+
+# Country values seen in CRMs that are not ISO 3166 alpha-2 codes or country names known to
+# phonenumbers' locale data.
+_COUNTRY_ALIASES = {
+    "uk": "GB", "u.k.": "GB", "great britain": "GB", "britain": "GB", "england": "GB",
+    "scotland": "GB", "wales": "GB", "northern ireland": "GB",
+    "usa": "US", "u.s.": "US", "u.s.a.": "US", "united states of america": "US", "america": "US",
+    "gbr": "GB", "deu": "DE", "fra": "FR", "esp": "ES", "ita": "IT", "nld": "NL", "bel": "BE",
+    "che": "CH", "aut": "AT", "irl": "IE", "can": "CA", "aus": "AU", "nzl": "NZ", "swe": "SE",
+    "nor": "NO", "dnk": "DK", "fin": "FI", "pol": "PL", "prt": "PT", "jpn": "JP", "ind": "IN",
+    "bra": "BR", "mex": "MX", "zaf": "ZA", "sgp": "SG", "chn": "CN",
+    "holland": "NL", "the netherlands": "NL", "czech republic": "CZ",
+}
+
+
+@lru_cache(maxsize=1)
+def _country_names() -> dict[str, str]:
+    # phonenumbers ships country names in many languages ("Deutschland", "Royaume-Uni");
+    # entries "*xx" refer to the name given for language xx.
+    from phonenumbers.geodata.locale import LOCALE_DATA
+
+    names: dict[str, str] = {}
+    for region, by_language in LOCALE_DATA.items():
+        for name in by_language.values():
+            if name.startswith("*"):
+                name = by_language.get(name[1:], "")
+            if name:
+                names.setdefault(name.casefold(), region)
+    return names
+
+
+def region_for_country(country: object) -> str | None:
+    """The phonenumbers region for a country value (ISO code or name), or None if unknown."""
+    if country is None:
+        return None
+    text = " ".join(str(country).split())
+    if not text:
+        return None
+    if len(text) == 2 and text.upper() in phonenumbers.SUPPORTED_REGIONS:
+        return text.upper()
+    folded = text.casefold()
+    return _COUNTRY_ALIASES.get(folded) or _country_names().get(folded)
+
+
+def phone_region(country: object, default_region: str | None) -> str | None:
+    """The record's country region when recognised, else the workspace default."""
+    return region_for_country(country) or (default_region.upper() if default_region else None)
+
+
+def normalize_phone(raw: object, region: str | None) -> PhoneResult:
+    """Parse one phone value in ``region`` (None: only ``+``-prefixed numbers can parse)."""
+    if raw is None:
+        return PhoneResult(None)
+    text = str(raw)
+    if not text.strip():
+        return PhoneResult(text)
+
+    def invalid(reason: str) -> PhoneResult:
+        return PhoneResult(text, region=region, flag=Flag(INVALID_PHONE, "phone", text, reason))
+
+    if region is None and not text.strip().startswith("+"):
+        return invalid("The phone number needs a country code: the record has no country and "
+                       "no default region is set.")
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException as exc:
+        return invalid(_parse_error_reason(exc))
+    if not phonenumbers.is_valid_number(number):
+        where = f" for {region}" if region and not text.strip().startswith("+") else ""
+        if phonenumbers.is_possible_number(number):
+            return invalid(f"The phone number is not a valid number{where}.")
+        return invalid(f"The phone number is not a possible number{where}.")
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return PhoneResult(text, e164=e164, extension=number.extension or None, region=region)
+
+
+def _parse_error_reason(exc: phonenumbers.NumberParseException) -> str:
+    kind = exc.error_type
+    if kind == phonenumbers.NumberParseException.INVALID_COUNTRY_CODE:
+        return "The phone number has an unrecognised or missing country code."
+    if kind == phonenumbers.NumberParseException.NOT_A_NUMBER:
+        return "The value is not a phone number."
+    if kind == phonenumbers.NumberParseException.TOO_SHORT_NSN or \
+            kind == phonenumbers.NumberParseException.TOO_SHORT_AFTER_IDD:
+        return "The phone number is too short."
+    if kind == phonenumbers.NumberParseException.TOO_LONG:
+        return "The phone number is too long."
+    return f"The phone number could not be read ({exc})."
