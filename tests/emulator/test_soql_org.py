@@ -102,7 +102,7 @@ def records():
         "Group": [{"Id": QUEUE, "Name": "Lead Queue", "Email": "queue@example.org", "Type": "Queue",
                    "IsDeleted": False}],
         "Account": [
-            {"Id": ACME, "Name": "Acme\nLabs", "Industry": "Biotech", "NumberOfEmployees": 120,
+            {"Id": ACME, "Name": "Acme\nLabs", "Industry": "Biotechnology", "NumberOfEmployees": 120,
              "AnnualRevenue": 5000000.0, "OwnerId": USER1, "ParentId": None, "Customer_Tier__c": "Enterprise",
              "Phone": "123456", "CreatedDate": "2024-01-10T08:00:00.000+0000", "IsDeleted": False},
             {"Id": PROMO, "Name": "Promo 50%_off Ltd", "Industry": None, "NumberOfEmployees": 5,

@@ -127,8 +127,8 @@ def test_like_is_case_insensitive_and_anchored():
 
 
 def test_in_lists_with_null_and_ids():
-    assert ids("SELECT Id FROM Account WHERE Industry IN ('Biotech', null)") == [ACME, PROMO]
-    assert ids("SELECT Id FROM Account WHERE Industry NOT IN ('Biotech', null)") == [PROMOX, GLOBEX]
+    assert ids("SELECT Id FROM Account WHERE Industry IN ('Biotechnology', null)") == [ACME, PROMO]
+    assert ids("SELECT Id FROM Account WHERE Industry NOT IN ('Biotechnology', null)") == [PROMOX, GLOBEX]
     assert ids(f"SELECT Id FROM Contact WHERE Id IN ('{C_SMITH}', '003Dn00000QxRtA', '{C_DELETED}')") \
         == [C_SMITH, CONTACT_UPPER]
     assert ids(f"SELECT Id FROM Contact WHERE AccountId NOT IN ('{ACME.lower()}')") \
