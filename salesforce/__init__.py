@@ -65,4 +65,46 @@ salesforce.soql — pure SOQL building
         SOQL datetime literal | None) -> "SELECT ... FROM X WHERE (filters) AND SystemModstamp >=
         2024-05-01T00:33:19Z ORDER BY SystemModstamp, Id"  (adds Id and the cursor field)
     and_conditions(*conds) -> str; SoqlError for unsafe names/literals
+
+salesforce.client — REST through simple-salesforce (direct session mode)
+    make_session(ca_file=None, timeout=(5, 60)) -> requests.Session (trust_env off with a CA file)
+    SalesforceClient(instance_url, access_token, *, api_version="62.0", ca_file=None,
+                     timeout=(5, 60), token_refresher: Callable[[], str] | None = None,
+                     retries=3, backoff=(0.5, 1.0, 2.0), sleep=time.sleep, session=None)
+        .describe_global() -> list[ObjectSummary]
+        .describe(name) -> ObjectDescribe
+        .record_counts(names) -> {name: int | None}   (None = Salesforce keeps no count)
+        .count(soql) -> int                            (SELECT COUNT() ... → totalSize)
+        .query_pages(soql, *, include_deleted=False, batch_size=2000) -> Iterator[Page]
+            Page(records, total_size, done, page_number, next_records_url); lazy; raises
+            BrokenPaging / QueryLocatorInvalid / ApiLimitExceeded mid-iteration
+        .limits() -> dict, .organization() -> OrgInfo(name, is_sandbox, organization_type),
+        .ping() -> True, .create(obj, data) -> id, .update(obj, id, data), .delete(obj, id)
+        .api_usage -> (used, max) | None   (from every response's Sforce-Limit-Info, and limits())
+        .calls_made -> int (HTTP responses received), .refreshes -> int, .access_token
+    Policy: 401 → token_refresher() once, retry once (second 401 / NeedsReconnect propagate);
+    REQUEST_LIMIT_EXCEEDED → raised at once, no sleep; retryable errors → `retries` more tries
+    with `backoff` sleeps (GET/PATCH/DELETE only, never create); a next page still failing after
+    that → BrokenPaging(code="PAGE_NEVER_ARRIVED"). Errors raised are salesforce.errors classes.
+
+salesforce.oauth — web-server flow with authlib (no Flask)
+    SCOPE = "api refresh_token id"; PKCE S256; client auth client_secret_post
+    endpoints(login_url) -> OAuthEndpoints(authorize_url, token_url, revoke_url, userinfo_url)
+    flask_registration(login_url, client_id, client_secret, ca_file=None) -> kwargs for
+        authlib's flask OAuth.register(name, **kwargs)
+    authorization_request(login_url, client_id, redirect_uri, *, prompt=None)
+        -> AuthorizationRequest(url, state, code_verifier, redirect_uri)  (keep state+verifier
+        server-side until the callback)
+    exchange_code(token_url, client_id, client_secret, code, redirect_uri, code_verifier, *,
+                  ca_file=None, timeout=(5, 30)) -> TokenSet
+    refresh_access_token(token_url, client_id, client_secret, refresh_token, *, ca_file=None,
+                         timeout=(5, 30)) -> TokenSet   (keeps the old refresh token;
+                         invalid_grant → NeedsReconnect; 5xx → Transient)
+    parse_token_response(data, previous_refresh_token=None) -> TokenSet(access_token,
+        refresh_token, instance_url, id_url, org_id, user_id, issued_at: aware datetime,
+        scope, token_type)
+    revoke(revoke_url, token, *, ca_file=None, timeout=(5, 30)) -> None
+    fetch_identity(id_url, access_token, *, ca_file=None, timeout=(5, 30))
+        -> Identity(org_id, user_id, username, display_name, email)
+    The org name comes from SalesforceClient.organization().
 """
