@@ -1,0 +1,603 @@
+"""The org store: SQLite-backed records for every org, plus each org's schema.
+
+One database file per state dir. A record is a JSON document with canonical API-name keys and
+values exactly as Salesforce renders them; indexed columns carry what lookups and cursors need
+(object, Id, SystemModstamp, IsDeleted, insertion order). Null fields are not stored: a key absent
+from a stored record means null. Booleans are always stored.
+
+``Store.view(org, user, version)`` returns the DataSource the SOQL engine reads: the org as one user
+sees it (fields hidden by field-level security are absent from describes and records).
+"""
+from __future__ import annotations
+
+import copy
+import json
+import os
+import sqlite3
+import threading
+from datetime import datetime
+from typing import Iterable, Iterator
+
+from . import ids as idlib
+from .clock import Clock, sf_datetime
+from .orgs import Org, User
+from .schema import catalog as cat
+
+SCHEMA_SQL = """
+CREATE TABLE IF NOT EXISTS records (
+    rowid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, org TEXT NOT NULL, object TEXT NOT NULL,
+    modstamp TEXT NOT NULL, deleted INTEGER NOT NULL DEFAULT 0, data TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS records_scan ON records(org, object, deleted, rowid);
+CREATE INDEX IF NOT EXISTS records_modstamp ON records(org, object, modstamp);
+CREATE TABLE IF NOT EXISTS schema (org TEXT NOT NULL, name TEXT NOT NULL, describe TEXT NOT NULL,
+    PRIMARY KEY (org, name));
+CREATE TABLE IF NOT EXISTS seq (org TEXT NOT NULL, prefix TEXT NOT NULL, n INTEGER NOT NULL,
+    PRIMARY KEY (org, prefix));
+"""
+
+PERSON_OBJECTS = ("Lead", "Contact")
+CM_COPIED = ["Salutation", "FirstName", "LastName", "Name", "Title", "Street", "City", "State", "PostalCode",
+             "Country", "Email", "Phone", "Fax", "MobilePhone", "Description", "DoNotCall",
+             "HasOptedOutOfEmail", "HasOptedOutOfFax", "LeadSource"]
+CONTACT_TO_CM = {"Street": "MailingStreet", "City": "MailingCity", "State": "MailingState",
+                 "PostalCode": "MailingPostalCode", "Country": "MailingCountry"}
+
+
+class RecordError(Exception):
+    """A REST-level record error: status, errorCode, message and optional fields."""
+
+    def __init__(self, status: int, code: str, message: str, fields: list[str] | None = None):
+        super().__init__(message)
+        self.status, self.code, self.message, self.fields = status, code, message, fields
+
+    def body(self) -> list[dict]:
+        item = {"message": self.message, "errorCode": self.code}
+        if self.fields is not None:
+            item["fields"] = self.fields
+        return [item]
+
+
+class Catalog:
+    """One org's describes, keyed case-insensitively; each kept with URL placeholders."""
+
+    def __init__(self, org: Org):
+        self.org = org
+        self.objects: dict[str, dict] = {}
+        for d in cat.standard_describes(person_accounts=org.person_accounts).values():
+            self.put(d)
+        for i, name in enumerate(cat.PARTICIPANT_OBJECTS):
+            self.put(cat.participant_object(name, self.next_custom_prefix()))
+            self.link_children(name)
+        self._index()
+
+    def _index(self):
+        self.by_prefix = {d["keyPrefix"]: d["name"] for d in self.objects.values() if d.get("keyPrefix")}
+
+    def put(self, describe: dict):
+        self.objects[describe["name"].lower()] = describe
+        if hasattr(self, "by_prefix"):
+            self._index()
+
+    def get(self, name: str) -> dict | None:
+        return self.objects.get((name or "").lower())
+
+    def names(self) -> list[str]:
+        return sorted((d["name"] for d in self.objects.values()), key=str.lower)
+
+    def next_custom_prefix(self) -> str:
+        used = {d.get("keyPrefix") for d in self.objects.values()}
+        n = 0
+        while True:
+            p = "a" + idlib.base62(n, 2)
+            if p not in used:
+                return p
+            n += 1
+
+    def link_children(self, child: str):
+        """Add the parent-side childRelationships entries for the child's lookups."""
+        d = self.get(child)
+        for f in d["fields"]:
+            if f["type"] != "reference" or f["name"] in ("OwnerId", "CreatedById", "LastModifiedById"):
+                continue
+            for target in f["referenceTo"]:
+                parent = self.get(target)
+                if parent is None:
+                    continue
+                if any(r["childSObject"] == d["name"] and r["field"] == f["name"]
+                       for r in parent["childRelationships"]):
+                    continue
+                if d["custom"]:
+                    rel = cat.plural(d["name"][:-3]) + "__r" if f["custom"] else cat.plural(d["name"][:-3]) + "__r"
+                else:
+                    rel = cat.plural(d["name"])
+                if any(r["relationshipName"] == rel for r in parent["childRelationships"]):
+                    rel = None
+                parent["childRelationships"].append(cat.child_relationship(d["name"], f["name"], rel))
+                parent["childRelationships"].sort(key=lambda r: (r["childSObject"], r["field"]))
+
+
+class Store:
+    def __init__(self, path: str, orgs: list[Org], clock: Clock | None = None, fresh: bool = True):
+        self.path = path
+        self.clock = clock or Clock()
+        self.orgs = {o.key: o for o in orgs}
+        self._local = threading.local()
+        self.write_lock = threading.RLock()
+        self._conns: list[sqlite3.Connection] = []
+        if fresh:
+            for suffix in ("", "-wal", "-shm"):
+                if os.path.exists(path + suffix):
+                    os.remove(path + suffix)
+        db = self.db
+        db.executescript(SCHEMA_SQL)
+        self.catalogs = {o.key: Catalog(o) for o in orgs}
+        for org_key, name, text in db.execute("SELECT org, name, describe FROM schema"):
+            if org_key in self.catalogs:
+                self.catalogs[org_key].put(json.loads(text))
+        for org in orgs:
+            for u in org.users:
+                if self.get_raw(u.id) is None:
+                    self.insert(org.key, "User", {
+                        "Username": u.username, "FirstName": u.first_name, "LastName": u.last_name,
+                        "Email": u.email, "Alias": (u.first_name[:1] + u.last_name[:4]).lower(),
+                        "IsActive": True, "TimeZoneSidKey": u.timezone, "UserType": "Standard",
+                        "CompanyName": org.name}, record_id=u.id, validate=False)
+            self._ensure_seq(org.key, "005", len(org.users))
+            if self.get_raw(org.id18) is None:
+                rec = {k: v for k, v in cat.base()["organization_record"].items()
+                       if k not in ("attributes", "Id", "SystemModstamp", "CreatedDate", "CreatedById",
+                                    "LastModifiedDate", "LastModifiedById") and v is not None}
+                rec.update(Name=org.name, IsSandbox=org.is_sandbox, OrganizationType=org.organization_type,
+                           InstanceName=org.instance_name, PrimaryContact=org.users[0].name,
+                           TrialExpirationDate=None)
+                rec = {k: v for k, v in rec.items() if v is not None}
+                self.insert(org.key, "Organization", rec, record_id=org.id18, validate=False)
+
+    # -- connections ---------------------------------------------------------------------------
+    @property
+    def db(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=OFF")
+            conn.execute("PRAGMA cache_size=-32000")
+            self._local.conn = conn
+            self._conns.append(conn)
+        return conn
+
+    def close(self):
+        for c in self._conns:
+            try:
+                c.close()
+            except sqlite3.Error:
+                pass
+        self._conns.clear()
+
+    # -- schema --------------------------------------------------------------------------------
+    def catalog(self, org_key: str) -> Catalog:
+        return self.catalogs[org_key]
+
+    def save_describe(self, org_key: str, describe: dict):
+        c = self.catalogs[org_key]
+        c.put(describe)
+        with self.write_lock:
+            self.db.execute("INSERT OR REPLACE INTO schema(org, name, describe) VALUES (?,?,?)",
+                            (org_key, describe["name"].lower(), json.dumps(describe)))
+
+    def view(self, org_key: str, user: User | None, version: str, instance: str = "") -> "OrgView":
+        return OrgView(self, org_key, user, version, instance)
+
+    # -- ids -----------------------------------------------------------------------------------
+    def _ensure_seq(self, org_key: str, prefix: str, at_least: int):
+        with self.write_lock:
+            self.db.execute("INSERT INTO seq(org, prefix, n) VALUES (?,?,?) ON CONFLICT(org, prefix) "
+                            "DO UPDATE SET n = max(n, excluded.n)", (org_key, prefix, at_least))
+
+    def new_ids(self, org_key: str, prefix: str, count: int = 1) -> list[str]:
+        org = self.orgs[org_key]
+        with self.write_lock:
+            row = self.db.execute("SELECT n FROM seq WHERE org=? AND prefix=?", (org_key, prefix)).fetchone()
+            start = row[0] if row else 0
+            self.db.execute("INSERT OR REPLACE INTO seq(org, prefix, n) VALUES (?,?,?)",
+                            (org_key, prefix, start + count))
+        return [idlib.make_id(prefix, org.pod, start + i + 1) for i in range(count)]
+
+    # -- reads ---------------------------------------------------------------------------------
+    def get_raw(self, record_id: str) -> tuple | None:
+        """(org, object, deleted, record) or None."""
+        rid = idlib.normalize(record_id)
+        if rid is None:
+            return None
+        row = self.db.execute("SELECT org, object, deleted, data FROM records WHERE id=?", (rid,)).fetchone()
+        if row is None:
+            return None
+        return row[0], row[1], bool(row[2]), json.loads(row[3])
+
+    def get(self, org_key: str, record_id: str, include_deleted=False) -> dict | None:
+        raw = self.get_raw(record_id)
+        if raw is None or raw[0] != org_key or (raw[2] and not include_deleted):
+            return None
+        return raw[3]
+
+    def scan(self, org_key: str, obj: str, include_deleted: bool) -> Iterator[dict]:
+        sql = "SELECT data FROM records WHERE org=? AND object=?" + ("" if include_deleted else " AND deleted=0")
+        cur = self.db.execute(sql + " ORDER BY rowid", (org_key, obj))
+        loads = json.loads
+        while True:
+            rows = cur.fetchmany(2000)
+            if not rows:
+                return
+            for (data,) in rows:
+                yield loads(data)
+
+    def get_many(self, org_key: str, record_ids: Iterable[str]) -> dict[str, dict]:
+        out = {}
+        ids = [i for i in (idlib.normalize(x) for x in record_ids) if i]
+        for start in range(0, len(ids), 900):
+            chunk = ids[start:start + 900]
+            q = f"SELECT id, data FROM records WHERE org=? AND id IN ({','.join('?' * len(chunk))})"
+            for rid, data in self.db.execute(q, [org_key, *chunk]):
+                out[rid] = json.loads(data)
+        return out
+
+    def count(self, org_key: str, obj: str, include_deleted=False) -> int:
+        sql = "SELECT count(*) FROM records WHERE org=? AND object=?" + ("" if include_deleted else " AND deleted=0")
+        return self.db.execute(sql, (org_key, obj)).fetchone()[0]
+
+    def counts(self, org_key: str) -> dict[str, int]:
+        return dict(self.db.execute("SELECT object, count(*) FROM records WHERE org=? AND deleted=0 "
+                                    "GROUP BY object", (org_key,)).fetchall())
+
+    def updated_ids(self, org_key: str, obj: str, start: str, end: str) -> list[str]:
+        return [r[0] for r in self.db.execute(
+            "SELECT id FROM records WHERE org=? AND object=? AND deleted=0 AND modstamp>=? AND modstamp<? "
+            "ORDER BY modstamp, rowid", (org_key, obj, start, end))]
+
+    def deleted_records(self, org_key: str, obj: str, start: str, end: str) -> list[tuple[str, str]]:
+        return list(self.db.execute(
+            "SELECT id, modstamp FROM records WHERE org=? AND object=? AND deleted=1 AND modstamp>=? "
+            "AND modstamp<? ORDER BY modstamp, rowid", (org_key, obj, start, end)))
+
+    # -- writes --------------------------------------------------------------------------------
+    def _describe(self, org_key: str, obj: str) -> dict:
+        d = self.catalogs[org_key].get(obj)
+        if d is None:
+            raise RecordError(404, "NOT_FOUND", "The requested resource does not exist")
+        return d
+
+    def prepare(self, org_key: str, describe: dict, values: dict, *, now: datetime, user_id: str | None,
+                record_id: str | None = None, validate: bool = True, existing: dict | None = None) -> dict:
+        """Build the stored form of a record being created (existing None) or updated."""
+        fields = {f["name"].lower(): f for f in describe["fields"]}
+        clean = {}
+        for key, value in values.items():
+            if key == "attributes":
+                continue
+            f = fields.get(key.lower())
+            if f is None:
+                raise RecordError(400, "INVALID_FIELD",
+                                  f"No such column '{key}' on sobject of type {describe['name']}")
+            if validate:
+                allowed = f["updateable"] if existing is not None else f["createable"]
+                if not allowed:
+                    raise RecordError(400, "INVALID_FIELD_FOR_INSERT_UPDATE",
+                                      f"Unable to create/update fields: {f['name']}. Please check the security "
+                                      "settings of this field and verify that it is read/write for your "
+                                      "profile or permission set.", [f["name"]])
+            clean[f["name"]] = coerce(f, value, validate=validate)
+        stamp = sf_datetime(now)
+        if existing is None:
+            rec = {"Id": record_id}
+            for f in describe["fields"]:
+                if f["type"] == "boolean":
+                    rec[f["name"]] = bool(f.get("defaultValue") or False)
+                elif f["type"] == "picklist" and f["picklistValues"] and f["defaultedOnCreate"] is not None:
+                    default = next((p["value"] for p in f["picklistValues"] if p["defaultValue"]), None)
+                    if default is not None and not f["nillable"]:
+                        rec[f["name"]] = default
+            rec.update(clean)
+            for k in ("CreatedDate", "LastModifiedDate", "SystemModstamp"):
+                if k.lower() in fields and not rec.get(k):
+                    rec[k] = stamp
+            for k in ("CreatedById", "LastModifiedById", "OwnerId"):
+                if k.lower() in fields and user_id:
+                    rec.setdefault(k, user_id)
+            rec["IsDeleted"] = False
+            if validate:
+                missing = [f["name"] for f in describe["fields"]
+                           if f["createable"] and not f["nillable"] and not f["defaultedOnCreate"]
+                           and f["type"] != "boolean" and rec.get(f["name"]) is None]
+                if missing:
+                    raise RecordError(400, "REQUIRED_FIELD_MISSING",
+                                      f"Required fields are missing: [{', '.join(missing)}]", missing)
+        else:
+            rec = dict(existing)
+            rec.update(clean)
+            if "lastmodifieddate" in fields:
+                rec["LastModifiedDate"] = stamp
+            if "systemmodstamp" in fields:
+                rec["SystemModstamp"] = stamp
+            if user_id and "lastmodifiedbyid" in fields:
+                rec["LastModifiedById"] = user_id
+        derive(describe, rec)
+        return {k: v for k, v in rec.items() if v is not None}
+
+    def insert(self, org_key: str, obj: str, values: dict, *, record_id: str | None = None,
+               user_id: str | None = None, validate: bool = True, now: datetime | None = None) -> str:
+        d = self._describe(org_key, obj)
+        now = now or self.clock.now()
+        user_id = user_id or self.orgs[org_key].users[0].id
+        with self.write_lock:
+            rid = record_id or self.new_ids(org_key, d["keyPrefix"])[0]
+            rec = self.prepare(org_key, d, values, now=now, user_id=user_id, record_id=rid, validate=validate)
+            if d["name"] == "CampaignMember":
+                self._fill_member(org_key, rec, validate=validate)
+            self.db.execute("INSERT INTO records(id, org, object, modstamp, deleted, data) VALUES (?,?,?,?,0,?)",
+                            (rid, org_key, d["name"], rec.get("SystemModstamp", sf_datetime(now)), json.dumps(rec)))
+        return rid
+
+    def bulk_insert(self, org_key: str, obj: str, records: list[dict]) -> list[str]:
+        """Insert fully-formed stored records (Id already set) in one transaction: for loaders."""
+        d = self._describe(org_key, obj)
+        with self.write_lock:
+            db = self.db
+            db.execute("BEGIN")
+            try:
+                db.executemany(
+                    "INSERT INTO records(id, org, object, modstamp, deleted, data) VALUES (?,?,?,?,?,?)",
+                    [(r["Id"], org_key, d["name"], r["SystemModstamp"], 1 if r.get("IsDeleted") else 0,
+                      json.dumps(r)) for r in records])
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        return [r["Id"] for r in records]
+
+    def _write(self, rec: dict, obj: str):
+        self.db.execute("UPDATE records SET data=?, modstamp=?, deleted=? WHERE id=?",
+                        (json.dumps(rec), rec.get("SystemModstamp", ""), 1 if rec.get("IsDeleted") else 0,
+                         rec["Id"]))
+
+    def _existing(self, org_key: str, obj: str | None, record_id: str) -> tuple[dict, dict]:
+        raw = self.get_raw(record_id)
+        if raw is None or raw[0] != org_key or (obj and raw[1].lower() != obj.lower()):
+            raise RecordError(404, "NOT_FOUND", "The requested resource does not exist")
+        if raw[2]:
+            raise RecordError(404, "ENTITY_IS_DELETED", "entity is deleted")
+        return self._describe(org_key, raw[1]), raw[3]
+
+    def update(self, org_key: str, obj: str | None, record_id: str, values: dict, *, user_id: str | None = None,
+               validate: bool = True, now: datetime | None = None) -> dict:
+        with self.write_lock:
+            d, existing = self._existing(org_key, obj, record_id)
+            if validate and d["name"] == "Lead" and existing.get("IsConverted"):
+                raise RecordError(400, "CANNOT_UPDATE_CONVERTED_LEAD", "cannot reference converted lead")
+            rec = self.prepare(org_key, d, values, now=now or self.clock.now(),
+                               user_id=user_id or self.orgs[org_key].users[0].id, validate=validate,
+                               existing=existing)
+            self._write(rec, d["name"])
+            if d["name"] in PERSON_OBJECTS:
+                self._refresh_members(org_key, d["name"], rec, now or self.clock.now())
+        return rec
+
+    def system_touch(self, org_key: str, record_id: str, now: datetime | None = None) -> dict:
+        """A system update: SystemModstamp moves, LastModifiedDate stays."""
+        with self.write_lock:
+            d, rec = self._existing(org_key, None, record_id)
+            rec["SystemModstamp"] = sf_datetime(now or self.clock.now())
+            self._write(rec, d["name"])
+        return rec
+
+    def delete(self, org_key: str, obj: str | None, record_id: str, now: datetime | None = None):
+        now = now or self.clock.now()
+        with self.write_lock:
+            d, rec = self._existing(org_key, obj, record_id)
+            if not d.get("deletable", True):
+                raise RecordError(400, "INSUFFICIENT_ACCESS_OR_READONLY", "insufficient access rights on object id")
+            rec["IsDeleted"] = True
+            rec["SystemModstamp"] = sf_datetime(now)
+            self._write(rec, d["name"])
+            if d["name"] in PERSON_OBJECTS:
+                fld = "LeadId" if d["name"] == "Lead" else "ContactId"
+                for member in self._members_of(org_key, fld, rec["Id"]):
+                    if not member.get("IsDeleted"):
+                        member["IsDeleted"] = True
+                        member["SystemModstamp"] = sf_datetime(now)
+                        self._write(member, "CampaignMember")
+
+    # -- CampaignMember and Lead conversion ----------------------------------------------------
+    def _members_of(self, org_key: str, field: str, person_id: str) -> list[dict]:
+        return [json.loads(r[0]) for r in self.db.execute(
+            f"SELECT data FROM records WHERE org=? AND object='CampaignMember' "
+            f"AND json_extract(data, '$.{field}')=?", (org_key, person_id))]
+
+    def _fill_member(self, org_key: str, rec: dict, validate=True):
+        person_id = rec.get("ContactId") or rec.get("LeadId")
+        person = self.get(org_key, person_id) if person_id else None
+        if validate and rec.get("CampaignId") and self.get(org_key, rec["CampaignId"]) is None:
+            raise RecordError(400, "INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", ["CampaignId"])
+        if validate and person is None:
+            raise RecordError(400, "REQUIRED_FIELD_MISSING", "Required fields are missing: [ContactId, LeadId]",
+                              ["ContactId", "LeadId"])
+        if person is not None:
+            member_copy(rec, person, "Contact" if rec.get("ContactId") else "Lead")
+
+    def _refresh_members(self, org_key: str, obj: str, person: dict, now: datetime):
+        fld = "LeadId" if obj == "Lead" else "ContactId"
+        for member in self._members_of(org_key, fld, person["Id"]):
+            if obj == "Lead" and member.get("ContactId"):
+                continue
+            member_copy(member, person, obj)
+            member["SystemModstamp"] = sf_datetime(now)
+            self._write(member, "CampaignMember")
+
+    def convert_lead(self, org_key: str, lead_id: str, *, contact_id: str | None = None,
+                     account_id: str | None = None, now: datetime | None = None) -> dict:
+        """Convert a Lead: create (or reuse) Account and Contact, mark the Lead, move memberships."""
+        now = now or self.clock.now()
+        with self.write_lock:
+            d, lead = self._existing(org_key, "Lead", lead_id)
+            if lead.get("IsConverted"):
+                raise RecordError(400, "CANNOT_UPDATE_CONVERTED_LEAD", "Lead is already converted")
+            if account_id is None:
+                account_id = self.insert(org_key, "Account", {"Name": lead.get("Company") or lead.get("LastName")},
+                                         now=now, validate=False)
+            if contact_id is None:
+                vals = {k: lead.get(k) for k in ("FirstName", "LastName", "Salutation", "Title", "Email", "Phone",
+                                                 "MobilePhone", "Fax", "LeadSource", "Description", "DoNotCall",
+                                                 "HasOptedOutOfEmail", "HasOptedOutOfFax", "Consent_Status__c",
+                                                 "Persona__c")}
+                vals.update({"MailingStreet": lead.get("Street"), "MailingCity": lead.get("City"),
+                             "MailingState": lead.get("State"), "MailingPostalCode": lead.get("PostalCode"),
+                             "MailingCountry": lead.get("Country"), "AccountId": account_id})
+                contact_id = self.insert(org_key, "Contact", {k: v for k, v in vals.items() if v is not None},
+                                         now=now, validate=False)
+            stamp = sf_datetime(now)
+            lead.update(IsConverted=True, ConvertedContactId=contact_id, ConvertedAccountId=account_id,
+                        ConvertedDate=stamp[:10], Status="Closed - Converted", LastModifiedDate=stamp,
+                        SystemModstamp=stamp)
+            self._write(lead, "Lead")
+            contact = self.get(org_key, contact_id)
+            for member in self._members_of(org_key, "LeadId", lead["Id"]):
+                member["ContactId"] = contact_id
+                member_copy(member, contact, "Contact")
+                member["SystemModstamp"] = stamp
+                self._write(member, "CampaignMember")
+        return {"leadId": lead["Id"], "contactId": contact_id, "accountId": account_id}
+
+
+def member_copy(member: dict, person: dict, kind: str):
+    for k in CM_COPIED:
+        src = CONTACT_TO_CM.get(k, k) if kind == "Contact" else k
+        v = person.get(src)
+        if v is None:
+            member.pop(k, None)
+        else:
+            member[k] = v
+    member["LeadOrContactId"] = person["Id"]
+    if person.get("OwnerId"):
+        member["LeadOrContactOwnerId"] = person["OwnerId"]
+    member["Type"] = kind
+    company = person.get("Company") if kind == "Lead" else None
+    if company:
+        member["CompanyOrAccount"] = company
+    for b in ("DoNotCall", "HasOptedOutOfEmail", "HasOptedOutOfFax"):
+        member.setdefault(b, False)
+    member["HasResponded"] = member.get("Status") == "Responded"
+
+
+def derive(describe: dict, rec: dict):
+    """Computed fields: Name of people, compound addresses."""
+    names = {f["name"] for f in describe["fields"]}
+    if describe["name"] in ("Lead", "Contact", "User") and "Name" in names:
+        full = " ".join(x for x in (rec.get("FirstName"), rec.get("LastName")) if x)
+        rec["Name"] = full or None
+    if describe["name"] == "Account" and rec.get("IsPersonAccount") is None and "IsPersonAccount" in names:
+        rec["IsPersonAccount"] = False
+    for compound, comps in cat.compound_components(describe).items():
+        rec[compound] = cat.address_value(rec, compound, comps)
+
+
+def coerce(field: dict, value, validate: bool = True):
+    """Normalise an API value to the JSON Salesforce renders for the field's type."""
+    t = field["type"]
+    if value is None or (value == "" and t not in ("boolean",)):
+        return None
+    try:
+        if t == "boolean":
+            if isinstance(value, str):
+                return value.strip().lower() in ("true", "1", "yes")
+            return bool(value)
+        if t in ("int", "long"):
+            return int(float(value))
+        if t in ("double", "currency", "percent"):
+            v = float(value)
+            return v
+        if t == "datetime":
+            from .clock import parse_sf_datetime
+            return sf_datetime(parse_sf_datetime(str(value)))
+        if t == "date":
+            s = str(value)
+            datetime.strptime(s[:10], "%Y-%m-%d")
+            return s[:10]
+        if t == "time":
+            s = str(value)
+            return s if s.endswith("Z") else s + "Z"
+        if t == "reference" or t == "id":
+            rid = idlib.normalize(str(value))
+            if rid is None:
+                raise RecordError(400, "MALFORMED_ID", f"{field['label']}: id value of incorrect type: {value}",
+                                  [field["name"]])
+            return rid
+        if t == "email" and validate:
+            s = str(value)
+            if "@" not in s or s.count("@") != 1 or " " in s.strip() or not s.split("@")[1]:
+                raise RecordError(400, "INVALID_EMAIL_ADDRESS", f"{field['label']}: invalid email address: {s}",
+                                  [field["name"]])
+            return s
+        if t == "multipicklist" and isinstance(value, list):
+            return ";".join(value)
+        return value if isinstance(value, str) else str(value)
+    except RecordError:
+        raise
+    except (TypeError, ValueError):
+        raise RecordError(400, "JSON_PARSER_ERROR",
+                          f"Cannot deserialize instance of {t} from VALUE_STRING value {value}", [field["name"]])
+
+
+class OrgView:
+    """The SOQL engine's DataSource: one org as one user sees it, at one API version."""
+
+    def __init__(self, store: Store, org_key: str, user: User | None, version: str, instance: str = ""):
+        self.store, self.org_key, self.user, self.api_version = store, org_key, user, version
+        self.instance = instance
+        self._cache: dict[str, dict | None] = {}
+
+    @property
+    def catalog(self) -> Catalog:
+        return self.store.catalogs[self.org_key]
+
+    def _hidden(self, name: str) -> set[str]:
+        if self.user is None:
+            return set()
+        return self.user.hidden_fields.get(name, set())
+
+    def describe(self, name: str) -> dict | None:
+        key = (name or "").lower()
+        if key in self._cache:
+            return self._cache[key]
+        d = self.catalog.get(key)
+        if d is not None:
+            hidden = self._hidden(d["name"])
+            d = copy.deepcopy(d)
+            if hidden:
+                d["fields"] = [f for f in d["fields"] if f["name"] not in hidden]
+            d = cat.render(d, self.api_version, self.instance, d.get("keyPrefix"))
+        self._cache[key] = d
+        return d
+
+    def scan(self, name: str, include_deleted: bool) -> Iterator[dict]:
+        d = self.catalog.get(name)
+        if d is None:
+            return iter(())
+        hidden = self._hidden(d["name"])
+        it = self.store.scan(self.org_key, d["name"], include_deleted)
+        if not hidden:
+            return it
+        return ({k: v for k, v in r.items() if k not in hidden} for r in it)
+
+    def get_many(self, name: str, ids) -> dict[str, dict]:
+        d = self.catalog.get(name)
+        recs = self.store.get_many(self.org_key, ids)
+        if d is not None:
+            recs = {k: v for k, v in recs.items() if self.object_for_id(k) == d["name"]}
+            hidden = self._hidden(d["name"])
+            if hidden:
+                recs = {k: {f: x for f, x in v.items() if f not in hidden} for k, v in recs.items()}
+        return recs
+
+    def object_for_id(self, record_id: str) -> str | None:
+        if not record_id or len(record_id) < 3:
+            return None
+        return self.catalog.by_prefix.get(record_id[:3])
