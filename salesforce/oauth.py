@@ -15,11 +15,10 @@ from datetime import datetime, timezone
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
-import requests
 from authlib.common.security import generate_token
 from authlib.integrations.requests_client import OAuth2Session
 
-from .errors import OAuthFailed, SalesforceError, classify, classify_status
+from .errors import OAuthFailed, classify, classify_oauth, classify_status
 
 SCOPE = "api refresh_token id"
 CODE_CHALLENGE_METHOD = "S256"
@@ -140,7 +139,7 @@ def exchange_code(token_url: str, client_id: str, client_secret: str, code: str,
         token = s.fetch_token(token_url, code=code, code_verifier=code_verifier, grant_type="authorization_code",
                               timeout=timeout)
     except Exception as exc:  # noqa: BLE001
-        raise _classified(exc) from exc
+        raise classify(exc) from exc
     return parse_token_response(token)
 
 
@@ -153,7 +152,7 @@ def refresh_access_token(token_url: str, client_id: str, client_secret: str, ref
     try:
         token = s.refresh_token(token_url, refresh_token=refresh_token, timeout=timeout)
     except Exception as exc:  # noqa: BLE001
-        raise _classified(exc) from exc
+        raise classify(exc) from exc
     return parse_token_response(token, previous_refresh_token=refresh_token)
 
 
@@ -165,14 +164,13 @@ def revoke(revoke_url: str, token: str, *, ca_file: str | None = None, timeout: 
     try:
         response = session.post(revoke_url, data={"token": token})
     except Exception as exc:  # noqa: BLE001
-        raise _classified(exc) from exc
+        raise classify(exc) from exc
     if response.status_code >= 300:
         try:
             body = response.json()
         except ValueError:
             body = None
         if isinstance(body, Mapping) and "error" in body:
-            from .errors import classify_oauth
             raise classify_oauth(body.get("error"), body.get("error_description"), response.status_code)
         raise classify_status(response.status_code, response.content)
 
@@ -195,7 +193,7 @@ def fetch_identity(id_url: str, access_token: str, *, ca_file: str | None = None
     try:
         response = session.get(id_url, headers={"Authorization": f"Bearer {access_token}"})
     except Exception as exc:  # noqa: BLE001
-        raise _classified(exc) from exc
+        raise classify(exc) from exc
     if response.status_code >= 300:
         raise classify_status(response.status_code, response.content)
     try:
@@ -206,8 +204,3 @@ def fetch_identity(id_url: str, access_token: str, *, ca_file: str | None = None
                         email=data.get("email"))
     except (ValueError, KeyError, TypeError) as exc:
         raise classify(exc if isinstance(exc, ValueError) else response) from exc
-
-
-def _classified(exc: Exception) -> SalesforceError:
-    err = classify(exc)
-    return err

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
-from typing import Any, Iterable, Sequence, Union
+from typing import Any, Sequence, Union
 
 from .describe import COMPOUND_TYPES, FieldCatalog, FieldInfo, is_filterable
 
@@ -157,14 +157,6 @@ def operators_for(f: FieldInfo) -> list[str]:
     if t in TEXT_TYPES:
         return ["equals", "not_equals", "contains", "starts_with", "any_of", *empties]
     return []
-
-
-def _iter_rows(node: FilterRow | FilterGroup) -> Iterable[FilterRow]:
-    if isinstance(node, FilterRow):
-        yield node
-    else:
-        for child in node.children:
-            yield from _iter_rows(child)
 
 
 def build_where(group: FilterGroup | FilterRow | None, catalog: FieldCatalog) -> str:
