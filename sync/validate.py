@@ -190,3 +190,36 @@ def _parse_error_reason(exc: phonenumbers.NumberParseException) -> str:
     if kind == phonenumbers.NumberParseException.TOO_LONG:
         return "The phone number is too long."
     return f"The phone number could not be read ({exc})."
+
+
+@dataclass(frozen=True)
+class CheckedRecord:
+    """The validation of one mapped record: normalized email and phone plus every flag."""
+
+    email: EmailResult
+    phone: PhoneResult
+    flags: tuple[Flag, ...]
+
+    @property
+    def contactable(self) -> bool:
+        return self.email.valid or self.phone.valid
+
+    @property
+    def missing_required(self) -> tuple[Flag, ...]:
+        return tuple(f for f in self.flags if f.code == MISSING_REQUIRED)
+
+
+def check_record(mapped, required: tuple[str, ...], default_region: str | None) -> CheckedRecord:
+    """Validate a ``sync.mapping.MappedRecord``: email, phone (in the record's country region,
+    else ``default_region``), required fields and having at least one usable contact point."""
+    email = normalize_email(mapped.email)
+    phone = normalize_phone(mapped.phone, phone_region(mapped.country, default_region))
+    flags = [f for f in (email.flag, phone.flag) if f]
+    for name in required:
+        if mapped.value(name) in (None, "", ()):
+            label = name.replace("_", " ")
+            flags.append(Flag(MISSING_REQUIRED, name, None, f"Required field {label} is empty."))
+    if not (email.valid or phone.valid):
+        flags.append(Flag(NO_CONTACT_POINT, "email", mapped.email,
+                          "No valid email or phone number."))
+    return CheckedRecord(email, phone, tuple(flags))

@@ -31,3 +31,31 @@ def test_c09_glued_forms_are_never_produced():
         keys.append(result.key)
     assert keys == ["+12015550123;ext=42", "+12015550123;ext=42", "+12015550123;ext=43",
                     "+12015550123"]
+
+
+def test_c09_sync_merges_only_the_same_extension():
+    from sync.engine import run
+    from sync.fakes import ListLog
+    from sync.mapping import SourceRef
+    from sync.memory import MemorySink
+    from sync.plan import Plan
+
+    case = load_case("C09")
+    plan = Plan(org_id="00DDn00000Org1AAA", object_name="Contact",
+                default_region=case["input"]["default_region"])
+    sink = MemorySink()
+    summary = run(plan, [case["input"]["records_without_email"]], sink, ListLog())
+    assert summary.status == "succeeded"
+    assert len(sink.participants) == case["expected"]["participants_after_sync"]
+
+    def pid(record_id):
+        return sink.participant_for(SourceRef(plan.org_id, "Contact", record_id)).id
+
+    ids = [r["Id"] for r in case["input"]["records_without_email"]]
+    [(first, second)] = case["expected"]["merged_pairs"]
+    assert pid(first) == pid(second)
+    assert len({pid(i) for i in ids}) == 3
+    stored = {(p.values["phone"], p.values.get("phone_extension"))
+              for p in sink.participants.values()}
+    assert stored == {("+12015550123", "42"), ("+12015550123", "43"), ("+12015550123", None)}
+    assert not stored & {(v, None) for v in case["expected"]["never_stored_as"]}

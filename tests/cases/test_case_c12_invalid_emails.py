@@ -27,3 +27,24 @@ def test_c12_never_stored_or_keyed():
     for record in CASE["input"]["records"]:
         result = normalize_email(record["Email"])
         assert result.email not in never and result.key not in never
+
+
+def test_c12_two_syncs_keep_the_participant_count():
+    from sync.engine import run
+    from sync.fakes import ListLog
+    from sync.memory import MemorySink
+    from sync.plan import Plan
+
+    plan = Plan(org_id="00DDn00000Org1AAA", object_name="Contact")
+    sink = MemorySink()
+    first = run(plan, [CASE["input"]["records"]], sink, ListLog())
+    count = len(sink.participants)
+    second = run(plan, [CASE["input"]["records"]], sink, ListLog())
+    assert count == len(sink.participants) == 1
+    assert first.counts["skipped"] == 5 and first.counts["imported"] == 1
+    assert second.counts["skipped"] == 5 and second.counts["unchanged"] == 1
+    never = set(CASE["expected"]["never_stored_or_used_as_dedup_key"])
+    stored = {v for p in sink.participants.values() for v in p.values.values()}
+    assert not stored & never
+    assert all("invalid_email" in [f.code for f in o.flags]
+               for o in sink.outcomes if o.outcome == "skipped")

@@ -1,0 +1,352 @@
+"""``run(plan, source, sink, log)``: stream pages, map, validate, resolve identity, commit.
+
+Per page: map every record; one batched lookup by source links; records whose source hash is
+unchanged stop there (no validation, no writes); the rest are validated and looked up in one
+more batched call by email and phone keys; each record gets exactly one outcome with a reason;
+then one ``sink.commit_page`` writes the page in one transaction together with the new cursor.
+A bad record never stops the run; a source error stops it with a definite status.
+"""
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from typing import Any
+
+from sync import cursor as cursors
+from sync import validate
+from sync.errors import (SinkConflict, SourceAuthFailed, SourceBrokenPaging, SourceError,
+                         SourceLimitReached, SourceQueryError, SourceTransient)
+from sync.identity import PageIdentity
+from sync.mapping import MappedRecord, map_record
+from sync.plan import Consent, Plan
+from sync.sink import (EXCLUDED, FAILED, IMPORTED, INVITED, OUTCOMES, SKIPPED, UNCHANGED,
+                       UPDATED, Departure, InvitationWrite, Log, Lookup, LookupResult,
+                       NewParticipant, PageChanges, ParticipantUpdate, ParticipantValues,
+                       RecordOutcome, Sink, SourceLinkWrite)
+
+SUCCEEDED = "succeeded"
+PARTIAL = "partial"
+FAILED_RUN = "failed"
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class RunSummary:
+    status: str  # succeeded, partial, failed
+    reason: str | None
+    counts: dict[str, int]  # per outcome, plus "invited" and "fetched"
+    pages: int  # pages committed
+    cursor: datetime | None  # the cursor after the last committed page
+    fingerprint: str
+    started_at: datetime
+    finished_at: datetime
+    error: str | None = None  # the source error's class name, e.g. "SourceLimitReached"
+    needs_reconnect: bool = False
+
+    @property
+    def fetched(self) -> int:
+        return self.counts.get("fetched", 0)
+
+
+@dataclass
+class _RecordWrites:
+    outcome: RecordOutcome
+    creates: list = field(default_factory=list)
+    updates: list = field(default_factory=list)
+    links: list = field(default_factory=list)
+    departures: list = field(default_factory=list)
+    invitations: list = field(default_factory=list)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def run(plan: Plan, source: Iterable, sink: Sink, log: Log, *,
+        cursor: datetime | None = None,
+        clock: Callable[[], datetime] = _utcnow) -> RunSummary:
+    """Run ``plan`` over ``source`` (pages of records) into ``sink``.
+
+    ``cursor`` is the saved cursor the source's query was built from (None for a full read;
+    see ``sync.cursor.resume_from``). The cursor committed with each page never moves backwards
+    and never past the newest timestamp of a committed page.
+    """
+    return _Run(plan, sink, log, cursor).execute(source, clock)
+
+
+class _Run:
+    def __init__(self, plan: Plan, sink: Sink, log: Log, start_cursor: datetime | None):
+        self.plan = plan
+        self.sink = sink
+        self.log = log
+        self.cursor = start_cursor
+        self.counts: Counter[str] = Counter({name: 0 for name in OUTCOMES + (INVITED,)})
+        self.counts["fetched"] = 0
+        self.pages = 0
+
+    def execute(self, source: Iterable, clock: Callable[[], datetime]) -> RunSummary:
+        started = clock()
+        status, reason, error = SUCCEEDED, None, None
+        pages = iter(source)
+        while True:
+            try:
+                records = next(pages)
+            except StopIteration:
+                break
+            except SourceError as exc:
+                status, reason = self._status_for(exc)
+                error = type(exc).__name__
+                self.log.event(f"Stopped after {self.pages} pages: {reason}", level="warning")
+                break
+            records = list(records)
+            self.counts["fetched"] += len(records)
+            if not self._commit(records):
+                status, reason = FAILED_RUN, ("Another sync wrote the same people at the same "
+                                              "time; this page will be retried on the next run")
+                break
+        if status == SUCCEEDED and self.counts[FAILED]:
+            reason = f"{self.counts[FAILED]} records failed; see their reasons"
+        return RunSummary(
+            status=status, reason=reason, counts=dict(self.counts), pages=self.pages,
+            cursor=self.cursor, fingerprint=self.plan.fingerprint, started_at=started,
+            finished_at=clock(), error=error,
+            needs_reconnect=error == SourceAuthFailed.__name__)
+
+    def _status_for(self, exc: SourceError) -> tuple[str, str]:
+        if isinstance(exc, SourceLimitReached):
+            return PARTIAL, SourceLimitReached.default_reason
+        if isinstance(exc, SourceAuthFailed):
+            return FAILED_RUN, exc.message
+        if isinstance(exc, SourceQueryError):
+            return FAILED_RUN, f"Salesforce refused the query: {exc.message}"
+        if isinstance(exc, SourceBrokenPaging):
+            return FAILED_RUN, exc.message
+        if isinstance(exc, SourceTransient):
+            # Pages already committed stay; the next run resumes from the cursor.
+            status = PARTIAL if self.pages else FAILED_RUN
+            return status, (exc.message if exc.message.startswith("Salesforce unavailable")
+                            else f"Salesforce unavailable: {exc.message}")
+        return FAILED_RUN, exc.message
+
+    def _commit(self, records: list) -> bool:
+        """Process and commit one page; on a uniqueness conflict look it up again once."""
+        for attempt in (1, 2):
+            changes = self._process_page(self.pages + 1, records)
+            try:
+                self.sink.commit_page(changes)
+            except SinkConflict as exc:
+                self.log.event(f"Page {changes.page_number} conflicted with another run "
+                               f"({exc}); looking it up again", level="warning")
+                if attempt == 2:
+                    return False
+                continue
+            self.pages += 1
+            self.cursor = changes.cursor
+            self.counts.update(changes.counts)
+            self.log.event(f"Page {changes.page_number} committed: {len(records)} records",
+                           counts=changes.counts)
+            return True
+        return False
+
+    # -- one page ---------------------------------------------------------------------------
+
+    def _process_page(self, number: int, records: list) -> PageChanges:
+        plan = self.plan
+        changes = PageChanges(page_number=number, fingerprint=plan.fingerprint)
+        changes.cursor = cursors.advance(self.cursor, cursors.newest(records, plan.cursor_field))
+        invite_target = ((plan.action, plan.target_id)
+                         if plan.action.invites and plan.target_id else None)
+
+        mapped: list[MappedRecord] = []
+        for raw in records:
+            try:
+                record = map_record(plan, raw)
+            except Exception as exc:  # one unreadable record never stops the run
+                changes.outcomes.append(RecordOutcome(
+                    None, _raw_id(raw), FAILED, f"The record could not be read: {exc}"))
+                continue
+            if record.record_id in plan.excluded_ids:
+                changes.outcomes.append(RecordOutcome(
+                    record.ref, record.record_id, EXCLUDED, "Removed in the preview"))
+                continue
+            mapped.append(record)
+
+        refs = {r.ref for r in mapped} | {p for r in mapped for p in r.person_refs}
+        known = self.sink.lookup(Lookup(refs=frozenset(refs), invite_target=invite_target))
+
+        changed: list[tuple[MappedRecord, validate.CheckedRecord]] = []
+        for record in mapped:
+            link = known.links.get(record.ref)
+            if link is not None and link.source_hash == record.source_hash:
+                changes.outcomes.append(RecordOutcome(
+                    record.ref, record.record_id, UNCHANGED, None, link.participant_id))
+                continue
+            try:
+                checked = validate.check_record(record, plan.mapping.required,
+                                                plan.default_region)
+            except Exception as exc:
+                changes.outcomes.append(RecordOutcome(
+                    record.ref, record.record_id, FAILED, f"Validation failed: {exc}"))
+                continue
+            changed.append((record, checked))
+
+        if changed:
+            emails = {c.email.key for _, c in changed if c.email.key}
+            phones = {c.phone.key for _, c in changed if c.phone.key}
+            if emails or phones:
+                known.merge(self.sink.lookup(Lookup(
+                    email_keys=frozenset(emails), phone_keys=frozenset(phones),
+                    invite_target=invite_target)))
+
+        identity = PageIdentity(known)
+        for record, checked in changed:
+            try:
+                writes = self._decide(record, checked, identity, known)
+            except Exception as exc:
+                logger.exception("record %s failed", record.record_id)
+                writes = _RecordWrites(RecordOutcome(
+                    record.ref, record.record_id, FAILED, f"Processing failed: {exc}"))
+            changes.creates += writes.creates
+            changes.updates += writes.updates
+            changes.links += writes.links
+            changes.departures += writes.departures
+            changes.invitations += writes.invitations
+            changes.outcomes.append(writes.outcome)
+
+        counts = Counter(o.outcome for o in changes.outcomes)
+        counts[INVITED] = sum(1 for o in changes.outcomes if o.invited)
+        changes.counts = dict(counts)
+        return changes
+
+    def _decide(self, record: MappedRecord, checked: validate.CheckedRecord,
+                identity: PageIdentity, known: LookupResult) -> _RecordWrites:
+        plan = self.plan
+        email_key, phone_key = checked.email.key, checked.phone.key
+        found = identity.resolve(record, email_key, phone_key)
+        values = self._values(record, checked)
+
+        def outcome(kind: str, reason: str | None, participant=None, invited=False):
+            return RecordOutcome(record.ref, record.record_id, kind, reason, participant,
+                                 invited, checked.flags)
+
+        def link(participant) -> SourceLinkWrite:
+            return SourceLinkWrite(record.ref, participant, record.source_hash,
+                                   record.timestamp, checked.flags)
+
+        if found.duplicate_of:
+            identity.link_duplicate(record, found.participant)
+            return _RecordWrites(
+                outcome(SKIPPED, f"Duplicate of {found.duplicate_of} within this run "
+                                 f"(same {found.matched_by})", found.participant),
+                links=[link(found.participant)])
+        if found.conflict:
+            return _RecordWrites(outcome(SKIPPED, found.conflict, found.participant))
+
+        if found.participant is None:
+            reason = self._not_importable(record, checked)
+            if reason:
+                return _RecordWrites(outcome(SKIPPED, reason))
+            new = identity.new_participant()
+            identity.claim(new, record, email_key, phone_key)
+            writes = _RecordWrites(outcome(IMPORTED, None, new),
+                                   creates=[NewParticipant(new, values)], links=[link(new)])
+            self._maybe_invite(record, checked, new, None, known, writes)
+            return writes
+
+        participant = found.participant
+        current = known.participants.get(participant)
+        via = None if found.by_own_link else f"Matched an existing participant by {found.matched_by}"
+        if record.deleted or record.merged_into:
+            kind = "merged" if record.merged_into else "deleted"
+            reason = (f"Merged into {record.merged_into} in Salesforce" if record.merged_into
+                      else "Deleted in Salesforce")
+            reason += f"; policy: {plan.leaving_policy.value}"
+            return _RecordWrites(
+                outcome(UPDATED, reason, participant), links=[link(participant)],
+                departures=[Departure(record.ref, participant, kind, plan.leaving_policy, reason)])
+        identity.claim(participant, record, email_key, phone_key)
+        if record.person_kind == "converted_lead" and not found.by_own_link:
+            # The person continues as the Contact: link the lead, keep the contact's values.
+            return _RecordWrites(
+                outcome(UNCHANGED, f"Converted lead; the person continues as "
+                                   f"{record.person_refs[0]}", participant),
+                links=[link(participant)])
+        writes = _RecordWrites(outcome(UPDATED, via, participant),
+                               updates=[ParticipantUpdate(participant, values)],
+                               links=[link(participant)])
+        if record.consent == Consent.OPTED_OUT and (current is None
+                                                    or current.consent != Consent.OPTED_OUT):
+            reason = f"Opted out in Salesforce; policy: {plan.leaving_policy.value}"
+            writes.departures.append(Departure(record.ref, participant, "opted_out",
+                                               plan.leaving_policy, reason))
+            writes.outcome = outcome(UPDATED, reason, participant)
+            return writes
+        self._maybe_invite(record, checked, participant, current, known, writes)
+        return writes
+
+    def _not_importable(self, record: MappedRecord, checked: validate.CheckedRecord) -> str | None:
+        if record.deleted or record.merged_into:
+            return "Deleted in Salesforce"
+        if record.consent == Consent.OPTED_OUT:
+            return "Opted out in Salesforce"
+        missing = checked.missing_required
+        if missing:
+            return "; ".join(f.reason for f in missing)
+        if not checked.contactable:
+            parts = [f.reason for f in (checked.email.flag, checked.phone.flag) if f]
+            return " ".join(parts + ["No valid email or phone number."])
+        return None
+
+    def _values(self, record: MappedRecord, checked: validate.CheckedRecord) -> ParticipantValues:
+        consent_known = self.plan.consent.configured
+        return ParticipantValues(
+            first_name=record.first_name, last_name=record.last_name,
+            email=checked.email.email, email_key=checked.email.key,
+            phone=checked.phone.e164, phone_extension=checked.phone.extension,
+            phone_key=checked.phone.key, company=record.company,
+            segments=record.segments, attributes=record.attributes,
+            consent=record.consent if consent_known else None,
+            consent_evidence=record.consent_evidence if consent_known else ())
+
+    def _maybe_invite(self, record, checked, participant, current, known: LookupResult,
+                      writes: _RecordWrites) -> None:
+        plan = self.plan
+        if not plan.action.invites or not plan.target_id:
+            return
+        why_not = None
+        if not plan.invite_confirmation:
+            why_not = "invitations for this plan are not confirmed"
+        elif record.consent != Consent.OPTED_IN:
+            why_not = f"consent is {record.consent.value.replace('_', ' ')}"
+        elif not checked.email.valid:
+            why_not = "no valid email"
+        elif checked.email.key in known.suppressed_email_keys:
+            why_not = "the email is suppressed"
+        elif current is not None and current.archived:
+            why_not = "the participant is archived"
+        elif current is not None and current.invited:
+            why_not = "already invited"
+        if why_not:
+            note = f"Not invited: {why_not}"
+            old = writes.outcome.reason
+            writes.outcome = _replace(writes.outcome, reason=f"{old}; {note}" if old else note)
+            return
+        writes.invitations.append(InvitationWrite(
+            participant, plan.action, plan.target_id, record.consent, record.consent_evidence,
+            plan.invite_confirmation, record.ref))
+        writes.outcome = _replace(writes.outcome, invited=True)
+
+
+def _replace(outcome: RecordOutcome, **changes: Any) -> RecordOutcome:
+    return replace(outcome, **changes)
+
+
+def _raw_id(raw: Any) -> str | None:
+    if isinstance(raw, dict):
+        value = raw.get("Id")
+        return str(value) if value is not None else None
+    return None

@@ -1,0 +1,69 @@
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from sync.cursor import (advance, choose_cursor_field, lower_bound, newest, order_by,
+                         parse_datetime, resume_from, soql_literal, where_clause)
+
+UTC = timezone.utc
+
+
+def test_parses_salesforce_datetime_format_to_aware_utc():
+    parsed = parse_datetime("2024-05-01T00:33:19.000+0000")
+    assert parsed == datetime(2024, 5, 1, 0, 33, 19, tzinfo=UTC)
+    assert parsed.tzinfo is UTC
+    assert parse_datetime("2024-05-01T02:33:19+02:00") == parsed
+    assert parse_datetime("2024-05-01T00:33:19Z") == parsed
+
+
+@pytest.mark.parametrize("bad", ["2024-05-01", "2024-05-01T00:33:19", "yesterday", None])
+def test_rejects_values_without_a_zone_or_time(bad):
+    with pytest.raises(ValueError):
+        parse_datetime(bad)
+
+
+def test_literal_is_unquoted_utc_seconds():
+    instant = datetime(2024, 5, 1, 2, 33, 19, 999000, tzinfo=timezone(timedelta(hours=2)))
+    assert soql_literal(instant) == "2024-05-01T00:33:19Z"
+
+
+def test_literal_refuses_naive_datetimes():
+    with pytest.raises(ValueError):
+        soql_literal(datetime(2024, 5, 1))
+
+
+def test_lower_bound_subtracts_the_look_back_and_is_inclusive():
+    cursor = datetime(2024, 5, 1, 0, 33, 19, tzinfo=UTC)
+    assert lower_bound(cursor) == datetime(2024, 5, 1, 0, 28, 19, tzinfo=UTC)
+    assert where_clause("SystemModstamp", cursor, timedelta(seconds=30)) == \
+        "SystemModstamp >= 2024-05-01T00:32:49Z"
+    assert where_clause("SystemModstamp", None) is None
+    assert order_by("SystemModstamp") == "ORDER BY SystemModstamp, Id"
+
+
+def test_cursor_field_prefers_systemmodstamp():
+    assert choose_cursor_field(["Id", "LastModifiedDate", "SystemModstamp"]) == "SystemModstamp"
+    assert choose_cursor_field(["Id", "LastModifiedDate"]) == "LastModifiedDate"
+    assert choose_cursor_field(["Id"]) is None
+
+
+def test_cursor_advances_only_forward():
+    early = datetime(2024, 5, 1, 0, 0, tzinfo=UTC)
+    late = datetime(2024, 5, 1, 0, 35, 49, tzinfo=UTC)
+    assert advance(None, late) == late
+    assert advance(late, early) == late
+    assert advance(early, None) == early
+
+
+def test_newest_reads_the_page_maximum():
+    page = [{"SystemModstamp": "2024-05-01T00:00:05.000+0000"},
+            {"SystemModstamp": "2024-05-01T00:00:09.000+0000"},
+            {"SystemModstamp": None}]
+    assert newest(page, "SystemModstamp") == datetime(2024, 5, 1, 0, 0, 9, tzinfo=UTC)
+    assert newest([], "SystemModstamp") is None
+
+
+def test_a_changed_plan_reads_everything_again():
+    cursor = datetime(2024, 5, 1, tzinfo=UTC)
+    assert resume_from(cursor, "abc", "abc") == cursor
+    assert resume_from(cursor, "abc", "def") is None
