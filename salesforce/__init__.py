@@ -107,4 +107,11 @@ salesforce.oauth — web-server flow with authlib (no Flask)
     fetch_identity(id_url, access_token, *, ca_file=None, timeout=(5, 30))
         -> Identity(org_id, user_id, username, display_name, email)
     The org name comes from SalesforceClient.organization().
+
+For services adapting the client to sync's Source port (salesforce/ can't import sync/):
+    ApiLimitExceeded → SourceLimitReached; NeedsReconnect (and a SessionExpired that survived the
+    one refresh) → SourceAuthFailed; Transient → SourceTransient; BrokenPaging → SourceBrokenPaging;
+    MalformedQuery → SourceQueryError(err.message); QueryLocatorInvalid → re-run
+    build_incremental_query from the last committed cursor; ApiDisabled / AccessDenied / NotFound →
+    SourceQueryError(err.reason). Every class carries .reason for the run log.
 """
