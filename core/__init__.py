@@ -67,8 +67,6 @@ def _register_cli(app: Flask) -> None:
 
 
 def _register_hooks(app: Flask) -> None:
-    try:
-        from core.web import register_hooks
-    except ImportError:  # pragma: no cover
-        return
+    from core.web import register_hooks
+
     register_hooks(app)

@@ -1,0 +1,1 @@
+"""Workspace Administration → Configuration → Integrations: the catalogue and Salesforce's page."""

@@ -1,0 +1,18 @@
+from flask_wtf import FlaskForm
+from wtforms import SelectField, StringField, SubmitField
+from wtforms.validators import DataRequired, Length, Optional
+
+ENVIRONMENT_CHOICES = [("production", "Production (login.salesforce.com)"),
+                       ("sandbox", "Sandbox (test.salesforce.com)"),
+                       ("mydomain", "My Domain (your own login address)")]
+
+
+class ConnectForm(FlaskForm):
+    """What Connect asks before sending the person to Salesforce (handled by the connect flow)."""
+
+    name = StringField("Connection name", default="Production", validators=[DataRequired(), Length(max=100)],
+                       description="To tell orgs apart, e.g. “Production” or “UAT sandbox”.")
+    environment = SelectField("Salesforce environment", choices=ENVIRONMENT_CHOICES, default="production")
+    my_domain = StringField("My Domain login address", validators=[Optional(), Length(max=300)],
+                            description="Only for My Domain, e.g. https://acme.my.salesforce.com")
+    submit = SubmitField("Connect")

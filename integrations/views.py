@@ -1,0 +1,64 @@
+"""The integrations catalogue and the Salesforce integration page (connections and their status).
+
+Everyone in the workspace sees connection status (read-only); Connect, Reconnect and Disconnect
+need "manage integrations". The OAuth connect flow itself (POST of the connect form, the
+callback, reconnect, disconnect) belongs to the connection engineer's views.
+"""
+from __future__ import annotations
+
+from flask import Blueprint
+from sqlalchemy import func
+
+from core.extensions import db
+from core.security import login_required, requires
+from core.tenancy import scoped
+from core.web import render
+from integrations.forms import ConnectForm
+from models import SalesforceConnection
+from models.integrations import CONNECTION_CONNECTED
+
+bp = Blueprint("integrations", __name__, url_prefix="/admin/configuration/integrations")
+
+
+def _salesforce_summary() -> dict:
+    rows = dict(db.session.execute(
+        scoped(SalesforceConnection, SalesforceConnection.status, func.count()).group_by(SalesforceConnection.status)
+    ).all())
+    total = sum(rows.values())
+    connected = rows.get(CONNECTION_CONNECTED, 0)
+    if total == 0:
+        status, label = "not_connected", "Not connected"
+    elif connected == total:
+        status, label = "connected", f"Connected ({connected} org{'s' if connected != 1 else ''})"
+    elif rows.get("needs_reconnect"):
+        status, label = "needs_reconnect", "Needs reconnect"
+    else:
+        status, label = "disconnected", "Disconnected" if connected == 0 else f"{connected} of {total} connected"
+    return {"status": status, "label": label, "total": total}
+
+
+@bp.get("/")
+@login_required
+def catalogue():
+    integrations = [{
+        "key": "salesforce",
+        "name": "Salesforce",
+        "description": "Import participants from Leads, Contacts, Campaign Members, Accounts or custom objects, "
+                       "and keep them synced for invitations, tasks and communities.",
+        **_salesforce_summary(),
+    }]
+    return render("integrations/catalogue.html", integrations=integrations)
+
+
+@bp.get("/salesforce")
+@login_required
+def salesforce():
+    connections = db.session.scalars(scoped(SalesforceConnection).order_by(SalesforceConnection.name)).all()
+    return render("integrations/salesforce.html", connections=connections, summary=_salesforce_summary())
+
+
+@bp.get("/salesforce/connect")
+@requires("manage_integrations")
+def salesforce_connect():
+    """The Connect form. Its POST (to this same URL) starts OAuth: added by the connect flow."""
+    return render("integrations/salesforce_connect.html", form=ConnectForm())

@@ -1,0 +1,1 @@
+"""The participant pool and a participant's page."""

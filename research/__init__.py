@@ -1,0 +1,1 @@
+"""Studies, activities, communities and the "Add participants" flow."""

@@ -1,0 +1,126 @@
+"""The participant pool: search, filters and one participant's whole picture."""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+from sqlalchemy import Select, and_, exists, literal, or_, select, text
+from sqlalchemy.dialects.postgresql import JSONB
+
+from core.extensions import db
+from models import (Activity, ActivityParticipant, Community, CommunityMember, Invitation, Participant,
+                    ParticipantSource, SalesforceConnection, Study, StudyParticipant)
+from models.participants import CONSENT_STATUSES, STATUS_ACTIVE, STATUS_ARCHIVED, STATUS_STAGED
+
+POOL_STATUSES = (STATUS_ACTIVE, STATUS_STAGED, STATUS_ARCHIVED)
+SEARCH_FIELDS = ("first_name", "last_name", "email", "company", "phone_raw", "phone_e164")
+
+
+@dataclass(frozen=True)
+class PoolFilter:
+    """What the researcher typed and picked; unknown values are dropped, never trusted."""
+
+    q: str = ""
+    segment: str = ""
+    consent: str = ""
+    status: str = STATUS_ACTIVE
+
+    @classmethod
+    def from_args(cls, args, *, status_fixed: str | None = None) -> "PoolFilter":
+        consent = (args.get("consent") or "").strip()
+        status = status_fixed or (args.get("status") or STATUS_ACTIVE).strip()
+        return cls(q=(args.get("q") or "").strip()[:200], segment=(args.get("segment") or "").strip()[:200],
+                   consent=consent if consent in CONSENT_STATUSES else "",
+                   status=status if status in POOL_STATUSES else STATUS_ACTIVE)
+
+    def args(self) -> dict:
+        """The non-empty values, for links that keep the filters (pagination, add all)."""
+        return {k: v for k, v in (("q", self.q), ("segment", self.segment), ("consent", self.consent),
+                                  ("status", self.status)) if v and not (k == "status" and v == STATUS_ACTIVE)}
+
+
+def _like(term: str) -> str:
+    return "%" + re.sub(r"([\\%_])", r"\\\1", term) + "%"
+
+
+def _has_segment(segment: str):
+    if db.engine.dialect.name == "postgresql":
+        return Participant.segments.op("@>")(literal(json.dumps([segment])).cast(JSONB))
+    values = db.func.json_each(Participant.segments).table_valued("value")
+    return exists(select(literal(1)).select_from(values).where(values.c.value == segment))
+
+
+def pool_query(workspace_id: int, f: PoolFilter) -> Select:
+    """Participants of the workspace matching the filter, newest first.
+
+    Every word of the search must appear in one of name, email, company or phone; a search
+    with several digits also matches the phone number with punctuation removed."""
+    stmt = select(Participant).where(Participant.workspace_id == workspace_id, Participant.status == f.status)
+    words = [or_(*(getattr(Participant, name).ilike(_like(term), escape="\\") for name in SEARCH_FIELDS))
+             for term in f.q.split()]
+    if words:
+        match = and_(*words)
+        # "07700 900123" or "+44 7700-900123": match the digits against E.164 as well (without
+        # the trunk zero, which E.164 drops).
+        digits = re.sub(r"\D", "", f.q).lstrip("0")
+        if len(digits) >= 5:
+            match = or_(match, Participant.phone_e164.like(f"%{digits}%"))
+        stmt = stmt.where(match)
+    if f.segment:
+        stmt = stmt.where(_has_segment(f.segment))
+    if f.consent:
+        stmt = stmt.where(Participant.consent_status == f.consent)
+    return stmt.order_by(Participant.id.desc())
+
+
+def segments_in_use(workspace_id: int, limit: int = 500) -> list[str]:
+    """The distinct segment values of a workspace's participants, for the filter list."""
+    if db.engine.dialect.name == "postgresql":
+        sql = text("SELECT DISTINCT s FROM participants, jsonb_array_elements_text("
+                   "CASE WHEN jsonb_typeof(segments) = 'array' THEN segments ELSE '[]'::jsonb END) AS s "
+                   "WHERE workspace_id = :ws ORDER BY s LIMIT :limit")
+    else:
+        sql = text("SELECT DISTINCT j.value FROM participants, json_each(CASE WHEN json_type(participants.segments) "
+                   "= 'array' THEN participants.segments ELSE '[]' END) AS j "
+                   "WHERE participants.workspace_id = :ws ORDER BY j.value LIMIT :limit")
+    return [row[0] for row in db.session.execute(sql, {"ws": workspace_id, "limit": limit}) if row[0] is not None]
+
+
+def participant_picture(participant: Participant) -> dict:
+    """Where a participant came from and what they take part in (all within their workspace)."""
+    ws = participant.workspace_id
+    sources = db.session.execute(
+        select(ParticipantSource, SalesforceConnection.name)
+        .outerjoin(SalesforceConnection, SalesforceConnection.id == ParticipantSource.connection_id)
+        .where(ParticipantSource.workspace_id == ws, ParticipantSource.participant_id == participant.id)
+        .order_by(ParticipantSource.last_synced_at.desc())).all()
+    studies = db.session.execute(
+        select(Study, StudyParticipant.added_at, StudyParticipant.added_via).join(StudyParticipant, and_(
+            StudyParticipant.study_id == Study.id, StudyParticipant.participant_id == participant.id))
+        .where(Study.workspace_id == ws).order_by(Study.name)).all()
+    activities = db.session.execute(
+        select(Activity, Study.name).join(Study, Study.id == Activity.study_id).join(ActivityParticipant, and_(
+            ActivityParticipant.activity_id == Activity.id, ActivityParticipant.participant_id == participant.id))
+        .where(Activity.workspace_id == ws).order_by(Study.name, Activity.name)).all()
+    communities = db.session.execute(
+        select(Community, CommunityMember.added_at).join(CommunityMember, and_(
+            CommunityMember.community_id == Community.id, CommunityMember.participant_id == participant.id))
+        .where(Community.workspace_id == ws).order_by(Community.name)).all()
+    invitations = db.session.scalars(
+        select(Invitation).where(Invitation.workspace_id == ws, Invitation.participant_id == participant.id)
+        .order_by(Invitation.id.desc())).all()
+    names = _target_names(ws, invitations)
+    return {"sources": sources, "studies": studies, "activities": activities, "communities": communities,
+            "invitations": [(inv, names.get(inv.target_key, inv.target_key)) for inv in invitations]}
+
+
+def _target_names(workspace_id: int, invitations) -> dict[str, str]:
+    names: dict[str, str] = {}
+    for model, kind, attr in ((Study, "study", "study_id"), (Activity, "activity", "activity_id"),
+                              (Community, "community", "community_id")):
+        ids = {getattr(inv, attr) for inv in invitations if getattr(inv, attr)}
+        if ids:
+            for obj in db.session.scalars(select(model).where(model.workspace_id == workspace_id, model.id.in_(ids))):
+                names[f"{kind}:{obj.id}"] = obj.name
+    return names

@@ -1,0 +1,1 @@
+"""The dashboard, Workspace Administration, settings, members, suppression list and outbox."""
