@@ -15,6 +15,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+# Shared fixtures kept in their own modules.
+pytest_plugins = ["tests.conftest_smtp"]
+
 SHARED_DIR = Path(os.environ.get("SHARED_DIR", ROOT.parent / "shared")).resolve()
 
 

@@ -1,0 +1,162 @@
+"""Command-line commands: ``flask seed-demo``, ``flask worker``, ``flask embedded-redis``.
+
+Other parts add their own commands or groups (e.g. ``flask sync run``) by listing them in
+``COMMAND_MODULES`` below as "module:attribute" (a click command or group); ``register`` adds
+each. A listed module that does not import stops the app from starting, loudly.
+"""
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import sys
+
+import click
+from flask import Flask, current_app
+from flask.cli import with_appcontext
+
+COMMAND_MODULES: list[str] = [
+]
+
+DEMO_ADMIN_EMAIL = "admin@example.org"
+DEMO_RESEARCHER_EMAIL = "researcher@example.org"
+# Fixed, documented demo passwords (README): the demo data is for a local machine only.
+DEMO_ADMIN_PASSWORD = "demo-admin-pass"
+DEMO_RESEARCHER_PASSWORD = "demo-researcher-pass"
+DEMO_WORKSPACE = "Demo Research"
+
+
+def register(app: Flask) -> None:
+    for command in (seed_demo, worker, embedded_redis):
+        app.cli.add_command(command)
+    for spec in COMMAND_MODULES:
+        module_name, _, attr = spec.partition(":")
+        app.cli.add_command(getattr(importlib.import_module(module_name), attr))
+
+
+# --- flask worker -----------------------------------------------------------------------------
+
+@click.command("worker")
+@click.option("--queues", default="sync,default,mail", show_default=True, help="comma-separated queue names")
+@click.option("--burst", is_flag=True, help="stop when the queues are empty")
+@click.option("--no-scheduler", is_flag=True, help="do not run the periodic scheduler")
+@click.option("--simple", is_flag=True, help="run jobs in the worker process instead of a forked horse")
+@click.option("--max-jobs", type=int, default=None)
+@with_appcontext
+def worker(queues: str, burst: bool, no_scheduler: bool, simple: bool, max_jobs: int | None) -> None:
+    """Run an RQ worker on the queues, with the periodic scheduler."""
+    from jobs.worker import run_worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    app = current_app._get_current_object()
+    run_worker(app, [q for q in queues.split(",") if q], burst=burst, with_scheduler=not no_scheduler,
+               simple=simple, max_jobs=max_jobs)
+
+
+# --- flask embedded-redis ---------------------------------------------------------------------
+
+@click.command("embedded-redis")
+@with_appcontext
+def embedded_redis() -> None:
+    """Run the shared embedded redis-server in the foreground (used by ./run.sh).
+
+    Prints "REDIS_URL=unix://..." first; other processes of this checkout find it by itself too.
+    """
+    from core.queues import embedded_server_argv
+
+    argv, url = embedded_server_argv(current_app.config["STATE_DIR"])
+    click.echo(f"REDIS_URL={url}", err=False)
+    sys.stdout.flush()
+    os.execv(argv[0], argv)
+
+
+# --- flask seed-demo --------------------------------------------------------------------------
+
+FIRST = ["Amara", "Ben", "Chloe", "Dev", "Elif", "Farah", "George", "Hana", "Isaac", "Jun", "Kofi",
+         "Lena", "Mateo", "Nia", "Oscar", "Priya", "Quinn", "Rosa", "Sami", "Tariq", "Uma", "Victor",
+         "Wen", "Yusuf", "Zoe"]
+LAST = ["Okafor", "Hughes", "Martin", "Patel", "Yilmaz", "Khan", "Evans", "Sato", "Cohen", "Li",
+        "Mensah", "Fischer", "Garcia", "Brown", "Larsen", "Sharma", "Walsh", "Silva", "Haddad",
+        "Aziz", "Nair", "Novak", "Zhang", "Demir", "Clarke"]
+COMPANIES = ["Northwind Traders", "Contoso Ltd", "Fabrikam", "Tailspin Toys", "Litware"]
+SEGMENTS = [["customer"], ["customer", "beta"], ["prospect"], ["customer", "enterprise"], ["partner"]]
+CONSENTS = ["opted_in", "opted_in", "opted_in", "unknown", "opted_out"]
+
+
+def _user(email: str, name: str, password: str):
+    from core.extensions import db
+    from models import User
+
+    user = User.query.filter_by(email=email).one_or_none()
+    if user is None:
+        user = User(email=email, name=name)
+        user.set_password(password)
+        db.session.add(user)
+        db.session.flush()
+    return user
+
+
+def _membership(user, workspace, role: str):
+    from core.extensions import db
+    from models import Membership
+
+    member = Membership.query.filter_by(user_id=user.id, workspace_id=workspace.id).one_or_none()
+    if member is None:
+        member = Membership(user_id=user.id, workspace_id=workspace.id, role=role)
+        db.session.add(member)
+    return member
+
+
+def seed_demo_data() -> dict:
+    """Create the demo data unless it exists (idempotent); return what the demo consists of."""
+    from core.extensions import db
+    from models import (ROLE_ADMIN, ROLE_RESEARCHER, Activity, Community, Participant, Study,
+                        Workspace)
+
+    admin = _user(DEMO_ADMIN_EMAIL, "Demo Admin", DEMO_ADMIN_PASSWORD)
+    researcher = _user(DEMO_RESEARCHER_EMAIL, "Demo Researcher", DEMO_RESEARCHER_PASSWORD)
+    workspace = Workspace.query.filter_by(name=DEMO_WORKSPACE).order_by(Workspace.id).first()
+    if workspace is None:
+        workspace = Workspace(name=DEMO_WORKSPACE, default_phone_region="GB", timezone="Europe/London")
+        db.session.add(workspace)
+        db.session.flush()
+    _membership(admin, workspace, ROLE_ADMIN)
+    # The researcher holds neither grantable permission: integrations are read-only for them.
+    _membership(researcher, workspace, ROLE_RESEARCHER)
+
+    study = Study.query.filter_by(workspace_id=workspace.id, name="Customer onboarding interviews").first()
+    if study is None:
+        study = Study(workspace_id=workspace.id, name="Customer onboarding interviews", status="open",
+                      description="How new customers experience their first month.", created_by_id=admin.id)
+        db.session.add(study)
+        db.session.flush()
+    if not Activity.query.filter_by(study_id=study.id, name="Kick-off survey").first():
+        db.session.add(Activity(workspace_id=workspace.id, study_id=study.id, name="Kick-off survey",
+                                kind="survey", description="Ten questions before the first interview."))
+    if not Community.query.filter_by(workspace_id=workspace.id, name="Product panel").first():
+        db.session.add(Community(workspace_id=workspace.id, name="Product panel",
+                                 description="Customers who agreed to give feedback every month."))
+
+    for i, (first, last) in enumerate(zip(FIRST, LAST)):
+        email = f"{first}.{last}@example.com"
+        if Participant.query.filter_by(workspace_id=workspace.id, email_key=email.lower()).first():
+            continue
+        e164 = f"+447700900{100 + i:03d}"  # Ofcom's range reserved for drama: never a real line
+        db.session.add(Participant(
+            workspace_id=workspace.id, first_name=first, last_name=last, email=email,
+            email_key=email.lower(), phone_raw=f"07700 900{100 + i:03d}", phone_e164=e164,
+            phone_key=e164, company=COMPANIES[i % len(COMPANIES)], segments=SEGMENTS[i % len(SEGMENTS)],
+            consent_status=CONSENTS[i % len(CONSENTS)], attributes={"plan": ["free", "pro", "team"][i % 3]}))
+    db.session.commit()
+    return {"workspace": workspace, "admin": admin, "researcher": researcher, "study": study,
+            "participants": Participant.query.filter_by(workspace_id=workspace.id).count()}
+
+
+@click.command("seed-demo")
+@with_appcontext
+def seed_demo() -> None:
+    """Create the demo workspace, its two users, a study and a participant pool (idempotent)."""
+    result = seed_demo_data()
+    click.echo(f"Demo workspace: {result['workspace'].name} ({result['participants']} participants)")
+    click.echo(f"  admin:      {DEMO_ADMIN_EMAIL} / {DEMO_ADMIN_PASSWORD}")
+    click.echo(f"  researcher: {DEMO_RESEARCHER_EMAIL} / {DEMO_RESEARCHER_PASSWORD}")

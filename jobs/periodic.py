@@ -1,0 +1,13 @@
+"""The periodic tasks, as data: (stable name, "module:function", every N seconds).
+
+The scheduler tick (jobs.scheduler) calls each task at most once per slot of N seconds across
+every scheduler running, however many workers run one. A task should be quick: it decides what
+is due and enqueues the real work (e.g. one sync run per due plan) rather than doing it.
+
+Add an entry only once its target exists: the scheduler resolves every entry when it starts and
+refuses to start if one does not import.
+"""
+
+PERIODIC: list[tuple[str, str, int]] = [
+    ("scheduler.heartbeat", "jobs.maintenance:record_heartbeat", 30),
+]

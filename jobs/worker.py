@@ -1,0 +1,132 @@
+"""The worker: an RQ 3 worker on the product's queues plus the periodic scheduler.
+
+``flask worker`` (or ``python -m jobs.worker``) starts one. Each job runs in its own forked work
+horse inside an application context; the horse gets fresh database connections (a connection
+must never be shared across a fork). The scheduler runs in a child process forked at start, so
+the worker never forks a horse while a scheduler thread might hold a lock. SIGTERM or SIGINT
+stops both: the worker finishes its current job (a second signal kills it), the scheduler stops
+after its current tick.
+"""
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import sys
+
+from rq import SimpleWorker, Worker
+
+from core.queues import QUEUE_NAMES, queue, redis_connection
+from jobs.scheduler import Scheduler, load_tasks
+
+log = logging.getLogger("terapage.worker")
+
+
+class _AppContextMixin:
+    flask_app = None
+
+    def perform_job(self, job, queue, execution):  # noqa: D401 - RQ's hook
+        app = self.flask_app
+        if app is None:
+            return super().perform_job(job, queue, execution)
+        from core.extensions import db
+        with app.app_context():
+            if getattr(self, "_is_horse", False):
+                # The horse inherited the parent's pooled connections; drop them unused.
+                db.engine.dispose(close=False)
+            try:
+                return super().perform_job(job, queue, execution)
+            finally:
+                db.session.remove()
+
+
+class AppWorker(_AppContextMixin, Worker):
+    """Forks a work horse per job (job timeouts kill the horse, not the worker)."""
+
+
+class AppSimpleWorker(_AppContextMixin, SimpleWorker):
+    """Runs jobs in the worker's own process (tests, debugging)."""
+
+
+def make_worker(app=None, queues: list[str] | tuple[str, ...] = QUEUE_NAMES, connection=None,
+                simple: bool = False):
+    connection = connection or redis_connection()
+    cls = AppSimpleWorker if simple else AppWorker
+    worker = cls([queue(name, connection=connection) for name in queues], connection=connection)
+    worker.flask_app = app
+    return worker
+
+
+def _scheduler_main(app, tick_seconds: float) -> None:
+    """Body of the scheduler process (forked from the worker)."""
+    scheduler = Scheduler(load_tasks(), connection=redis_connection(), app=app, tick_seconds=tick_seconds)
+
+    def stop(_signum, _frame):
+        scheduler.stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    if app is not None:
+        from core.extensions import db
+        with app.app_context():
+            db.engine.dispose(close=False)
+    scheduler.run_forever()
+
+
+def start_scheduler_process(app, tick_seconds: float) -> multiprocessing.Process:
+    proc = multiprocessing.get_context("fork").Process(
+        target=_scheduler_main, args=(app, tick_seconds), name="terapage-scheduler")
+    proc.start()
+    return proc
+
+
+def run_worker(app, queues=QUEUE_NAMES, burst: bool = False, with_scheduler: bool = True,
+               simple: bool = False, max_jobs: int | None = None) -> bool:
+    """Work the queues until stopped (or, with ``burst``, until they are empty)."""
+    tick_seconds = app.config.get("SCHEDULER_TICK_SECONDS", 30) if app is not None else 30
+    with app.app_context():
+        connection = redis_connection()
+        tasks = load_tasks()  # a broken registry entry stops the start here, not later
+        worker = make_worker(app, queues, connection=connection, simple=simple)
+    scheduler_proc = None
+    if with_scheduler:
+        if burst:
+            # One tick, in this process, before draining: what is due now gets enqueued.
+            Scheduler(tasks, connection=connection, app=app, tick_seconds=tick_seconds).tick()
+        else:
+            scheduler_proc = start_scheduler_process(app, tick_seconds)
+            log.info("worker %s: scheduler process %s", os.getpid(), scheduler_proc.pid)
+    try:
+        # with_scheduler here is RQ's own scheduler: it moves jobs due via enqueue_in/enqueue_at
+        # and retries with intervals back onto their queues (RQ takes its own lock per queue).
+        return worker.work(burst=burst, with_scheduler=True, max_jobs=max_jobs, logging_level="INFO")
+    finally:
+        if scheduler_proc is not None and scheduler_proc.is_alive():
+            scheduler_proc.terminate()
+            scheduler_proc.join(timeout=15)
+            if scheduler_proc.is_alive():
+                scheduler_proc.kill()
+                scheduler_proc.join()
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m jobs.worker", description=__doc__.splitlines()[0])
+    parser.add_argument("--queues", default=",".join(QUEUE_NAMES))
+    parser.add_argument("--burst", action="store_true", help="stop when the queues are empty")
+    parser.add_argument("--no-scheduler", action="store_true", help="do not run the periodic scheduler")
+    parser.add_argument("--simple", action="store_true", help="run jobs in this process (no fork)")
+    parser.add_argument("--max-jobs", type=int)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    from core import create_app
+    app = create_app()
+    run_worker(app, [q for q in args.queues.split(",") if q], burst=args.burst,
+               with_scheduler=not args.no_scheduler, simple=args.simple, max_jobs=args.max_jobs)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
