@@ -84,9 +84,22 @@ def _error_page(template: str, status: int, **ctx):
     return response
 
 
+# Per-request caches kept on ``g`` (by us, Flask-Login and Flask-WTF).
+_REQUEST_CACHES = ("membership", "_login_user", "csrf_token")
+
+
+def _fresh_request_state():
+    # ``g`` belongs to the application context, and a request reuses one that is already pushed
+    # (tests, scripts driving the test client): drop what a previous request cached there, so
+    # one person's user, membership or CSRF token never carries over to the next request.
+    for name in _REQUEST_CACHES:
+        g.pop(name, None)
+
+
 def register_hooks(app: Flask) -> None:
     from core import security, tenancy
 
+    app.before_request(_fresh_request_state)
     app.before_request(security.enforce_access)
     app.after_request(_security_headers)
 

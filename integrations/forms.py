@@ -1,10 +1,11 @@
 from flask_wtf import FlaskForm
+from wtforms.fields.choices import SelectChoice
 from wtforms import SelectField, StringField, SubmitField
 from wtforms.validators import DataRequired, Length, Optional
 
-ENVIRONMENT_CHOICES = [("production", "Production (login.salesforce.com)"),
-                       ("sandbox", "Sandbox (test.salesforce.com)"),
-                       ("mydomain", "My Domain (your own login address)")]
+ENVIRONMENT_CHOICES = [SelectChoice("production", "Production (login.salesforce.com)"),
+                       SelectChoice("sandbox", "Sandbox (test.salesforce.com)"),
+                       SelectChoice("mydomain", "My Domain (your own login address)")]
 
 
 class ConnectForm(FlaskForm):

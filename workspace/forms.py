@@ -3,6 +3,7 @@ from zoneinfo import available_timezones
 import phonenumbers
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileRequired
+from wtforms.fields.choices import SelectChoice
 from wtforms import BooleanField, EmailField, HiddenField, PasswordField, SelectField, StringField, SubmitField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
@@ -10,11 +11,11 @@ from models.accounts import ROLES
 
 
 def region_choices():
-    return [("", "None (numbers must start with +)")] + [(r, r) for r in sorted(phonenumbers.SUPPORTED_REGIONS)]
+    return [SelectChoice("", "None (numbers must start with +)")] + [SelectChoice(r, r) for r in sorted(phonenumbers.SUPPORTED_REGIONS)]
 
 
 def timezone_choices():
-    return [(tz, tz) for tz in sorted(available_timezones()) if "/" in tz or tz == "UTC"]
+    return [SelectChoice(tz, tz) for tz in sorted(available_timezones()) if "/" in tz or tz == "UTC"]
 
 
 class SettingsForm(FlaskForm):
@@ -40,7 +41,7 @@ class SettingsForm(FlaskForm):
             raise ValidationError("Choose a time zone from the list.")
 
 
-ROLE_CHOICES = [(r, r.capitalize()) for r in ROLES]
+ROLE_CHOICES = [SelectChoice(r, r.capitalize()) for r in ROLES]
 
 
 class MemberAccessForm(FlaskForm):

@@ -1,0 +1,94 @@
+"""Every POST route refuses a missing CSRF token; every route given another workspace's id answers 404.
+
+Both walk ``app.url_map``, so routes added later are covered without touching this file (a
+route whose URL variable is unknown fails in ``tests.support.web.url_args`` with its name).
+"""
+from __future__ import annotations
+
+from flask import url_for
+
+from tests.support.web import ID_ARGS, csrf_token, make_world, sign_in, url_args
+
+
+def _rules(app, method):
+    return [r for r in sorted(app.url_map.iter_rules(), key=lambda r: r.rule)
+            if method in r.methods and r.endpoint != "static"]
+
+
+def _url(app, rule, ids):
+    with app.test_request_context():
+        return url_for(rule.endpoint, **url_args(rule, ids))
+
+
+def test_there_are_routes_to_walk(app):
+    assert _rules(app, "POST"), "no POST route found: the walk below would prove nothing"
+    assert [r for r in app.url_map.iter_rules() if set(r.arguments) & set(ID_ARGS)]
+
+
+def test_every_post_route_refuses_a_missing_csrf_token(app):
+    world = make_world("Alpha")
+    for signed_in in (False, True):
+        client = app.test_client()
+        if signed_in:
+            sign_in(client, world["users"]["admin"], world["workspace_id"])
+        for rule in _rules(app, "POST"):
+            url = _url(app, rule, world["ids"])
+            response = client.post(url, data={"anything": "x"})
+            assert response.status_code == 400, f"POST {url} without a token answered {response.status_code}"
+            assert "expired" in response.get_data(as_text=True)
+            # A token in a header that is not the session's is refused too.
+            response = client.post(url, headers={"X-CSRFToken": "forged"})
+            assert response.status_code == 400, f"POST {url} with a forged token answered {response.status_code}"
+
+
+def test_an_htmx_request_with_the_header_token_passes_csrf(app):
+    world = make_world("Alpha")
+    client = app.test_client()
+    sign_in(client, world["users"]["admin"], world["workspace_id"])
+    token = csrf_token(client)
+    response = client.post("/communities/new", data={"name": "Panel"},
+                           headers={"X-CSRFToken": token, "HX-Request": "true"})
+    assert response.status_code in (200, 302), response.status_code
+
+
+def test_every_route_with_another_workspaces_id_answers_404(app):
+    alpha = make_world("Alpha")
+    beta = make_world("Beta")
+    client = app.test_client()
+    sign_in(client, alpha["users"]["admin"], alpha["workspace_id"])
+    token = csrf_token(client)
+    checked = 0
+    for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
+        if not set(rule.arguments) & set(ID_ARGS):
+            continue
+        # Beta's ids for every id variable (other variables keep valid values).
+        url = _url(app, rule, beta["ids"])
+        own = _url(app, rule, alpha["ids"])
+        for method in sorted(rule.methods & {"GET", "POST"}):
+            if method == "GET":
+                response = client.get(url)
+                assert client.get(own).status_code != 404, f"GET {own}: own object not found"
+            else:
+                response = client.post(url, data={"csrf_token": token})
+            assert response.status_code == 404, (
+                f"{method} {url} ({rule.endpoint}) with Beta's ids answered {response.status_code} to Alpha's admin")
+            checked += 1
+    assert checked >= 10
+
+
+def test_beta_rows_are_untouched_after_alphas_walk(app):
+    """POSTs with another workspace's ids changed nothing there."""
+    from core.extensions import db
+    from models import AuditEvent, StudyParticipant
+
+    alpha = make_world("Alpha")
+    beta = make_world("Beta")
+    client = app.test_client()
+    sign_in(client, alpha["users"]["admin"], alpha["workspace_id"])
+    token = csrf_token(client)
+    client.post(f"/studies/{beta['ids']['study']}/add-participants",
+                data={"csrf_token": token, "participant_id": str(beta["ids"]["participant"])})
+    client.post(f"/studies/{alpha['ids']['study']}/add-participants",
+                data={"csrf_token": token, "participant_id": str(beta["ids"]["participant"])})
+    assert db.session.query(StudyParticipant).filter_by(participant_id=beta["ids"]["participant"]).count() == 1
+    assert db.session.query(AuditEvent).filter_by(workspace_id=beta["workspace_id"]).count() == 0
