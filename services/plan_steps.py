@@ -1,0 +1,586 @@
+"""The wizard's second half as application verbs: filters (step 4), schedule and action (step 6),
+the consent confirmation, the API-call estimate, and reviewing staged records (Import only).
+
+Filters are stored on ``ImportPlan.filters`` in the shape docs/architecture.md fixes::
+
+    {"op": "AND", "items": [
+        {"field": "MailingCountry", "operator": "equals", "value": "United Kingdom"},
+        {"op": "OR", "items": [...rows...]},
+        {"field": "Id", "operator": "in_campaign", "value": "701..."}]}
+
+The wizard edits them as one top-level group plus nested groups one level deep
+(``FilterState``); the order rows appear in on the page is the depth-first order of the stored
+JSON, which is also how ``salesforce.soql.FilterError.row_index`` counts, so an error lands on
+the row the researcher sees.
+
+The consent confirmation is tied to a fingerprint of everything it speaks about (object,
+connection, mapping, filters, action and target); when the fingerprint no longer matches the
+confirmation is void and the schedule step asks again (``confirmation_valid``).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta, timezone
+from typing import Any, Iterable
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+
+from core.extensions import db
+from models import (Activity, Community, ImportPlan, Participant, ParticipantSource, Study, User,
+                    Workspace)
+from models.participants import STATUS_ACTIVE, STATUS_ARCHIVED, STATUS_STAGED
+from models.plans import ACTIONS, INVITE_ACTIONS, LEAVING_POLICIES, SCHEDULES
+from salesforce.describe import FieldCatalog
+from salesforce.soql import FilterError, FilterGroup, FilterRow, build_where, normalize_operator
+from services import plans
+
+# The wording the researcher confirms before any auto-invite (integration guide §5, "Consent
+# safeguard"). Stored verbatim with who confirmed and when.
+CONSENT_CONFIRMATION_TEXT = (
+    "I confirm that the selected contacts can be invited to this research study or task, and "
+    "that their consent and suppression-list requirements have been checked.")
+
+CAMPAIGN_FIELD = "__campaign__"  # the wizard's pseudo-field for "campaign membership"
+MULTI_VALUE_OPERATORS = ("any_of", "includes", "excludes", "in_campaign")
+NO_VALUE_OPERATORS = ("is_empty", "is_not_empty")
+MAX_GROUPS = 5
+MAX_ROWS = 40
+
+SCHEDULE_LABELS = {"once": "Import once", "manual": "Sync manually", "hourly": "Sync hourly",
+                   "daily": "Sync daily"}
+ACTION_LABELS = {"import_only": "Import only", "pool": "Import to participant pool",
+                 "invite_study": "Invite to study", "invite_task": "Invite to task",
+                 "community": "Add to community"}
+ACTION_HELP = {
+    "import_only": "Eligible Salesforce records are imported into Terapage but no invite is sent.",
+    "pool": "Records are added to the workspace participant database.",
+    "invite_study": "New eligible participants are added to a selected study and invited.",
+    "invite_task": ("Participants are sent directly to a selected activity, survey, diary, "
+                    "interview, or task."),
+    "community": "Participants are added to the selected community and invited.",
+}
+LEAVING_LABELS = {"keep": "Keep the participant", "mark_opted_out": "Mark as opted out",
+                  "archive": "Archive the participant"}
+RECORDS_PER_PAGE = 2000
+
+
+class StepError(ValueError):
+    """A step's input that can't be saved; ``errors`` maps a form field to its message."""
+
+    def __init__(self, errors: dict[str, str]):
+        self.errors = errors
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+
+
+# --- filters: the editable shape ----------------------------------------------------------
+
+@dataclass
+class FilterRowState:
+    field: str = ""
+    operator: str = ""
+    value: Any = None  # str, or a list for multi-value operators
+    error: str | None = None
+
+    def to_json(self) -> dict:
+        if self.field == CAMPAIGN_FIELD:
+            return {"field": "Id", "operator": "in_campaign", "value": self.value}
+        return {"field": self.field, "operator": self.operator, "value": self.value}
+
+    @property
+    def is_blank(self) -> bool:
+        return not self.field
+
+
+@dataclass
+class GroupState:
+    op: str = "AND"
+    rows: list[FilterRowState] = field(default_factory=list)
+
+
+@dataclass
+class FilterState:
+    """Group 0 holds the top-level rows; groups 1.. are nested groups (one level deep)."""
+
+    op: str = "AND"
+    groups: list[GroupState] = field(default_factory=lambda: [GroupState()])
+
+    @property
+    def rows(self) -> list[FilterRowState]:
+        """Every row in display order (= depth-first order of ``to_json``)."""
+        return [r for g in self.groups for r in g.rows]
+
+    def to_json(self) -> dict:
+        items: list[dict] = [r.to_json() for r in self.groups[0].rows if not r.is_blank]
+        for g in self.groups[1:]:
+            rows = [r.to_json() for r in g.rows if not r.is_blank]
+            if rows:
+                items.append({"op": _op(g.op), "items": rows})
+        return {"op": _op(self.op), "items": items}
+
+    def drop_blank_rows(self) -> None:
+        for g in self.groups:
+            g.rows = [r for r in g.rows if not r.is_blank]
+
+
+def _op(value: Any) -> str:
+    return "OR" if str(value or "").strip().upper() == "OR" else "AND"
+
+
+def filter_state_from_json(data: dict | None) -> FilterState:
+    """The editable state of stored filters. Accepts the architecture shape (``items``) and the
+    older ``{"op", "rows", "groups"}`` shape; deeper nesting is kept as one nested group each."""
+    state = FilterState(op=_op((data or {}).get("op")), groups=[GroupState()])
+    for item in _items(data):
+        if _is_group(item):
+            group = GroupState(op=_op(item.get("op")))
+            group.rows = [_row_state(r) for r in _flatten(item)]
+            state.groups.append(group)
+        else:
+            state.groups[0].rows.append(_row_state(item))
+    return state
+
+
+def _items(data: dict | None) -> list[dict]:
+    if not data:
+        return []
+    if "items" in data:
+        return [i for i in data.get("items") or [] if isinstance(i, dict)]
+    return [i for i in (data.get("rows") or []) + (data.get("groups") or []) if isinstance(i, dict)]
+
+
+def _is_group(item: dict) -> bool:
+    return "items" in item or "rows" in item or "groups" in item
+
+
+def _flatten(group: dict) -> list[dict]:
+    out = []
+    for item in _items(group):
+        out += _flatten(item) if _is_group(item) else [item]
+    return out
+
+
+def _row_state(item: dict) -> FilterRowState:
+    op = normalize_operator(item.get("operator") or item.get("op") or "")
+    if op == "in_campaign":
+        return FilterRowState(CAMPAIGN_FIELD, "in_campaign", item.get("value"))
+    return FilterRowState(str(item.get("field") or ""), op, item.get("value"))
+
+
+def group_from_json(data: dict | None) -> FilterGroup | None:
+    """``salesforce.soql`` filter objects for stored filters (None when there are none)."""
+    if not data or not _items(data):
+        return None
+
+    def node(item: dict):
+        if _is_group(item):
+            return FilterGroup(_op(item.get("op")), tuple(node(i) for i in _items(item)))
+        return FilterRow(str(item.get("field") or ""), str(item.get("operator") or item.get("op") or ""),
+                         item.get("value"))
+
+    return node(data)
+
+
+@dataclass
+class FilterCheck:
+    where: str  # the WHERE condition ("" when there are no filters or some row is wrong)
+    errors: dict[int, str]  # display row index -> message
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def check_filters(data: dict | None, catalog: FieldCatalog) -> FilterCheck:
+    """Every row checked against the describe (so each wrong row gets its own message), then the
+    whole tree (rules that depend on the group, like campaign membership under OR). No request
+    is made; a filter with errors yields no SOQL at all."""
+    errors: dict[int, str] = {}
+    rows = _depth_first_rows(data)
+    for i, item in enumerate(rows):
+        single = FilterGroup("AND", (FilterRow(str(item.get("field") or ""),
+                                               str(item.get("operator") or ""), item.get("value")),))
+        try:
+            build_where(single, catalog)
+        except FilterError as exc:
+            errors[i] = exc.message
+    if errors:
+        return FilterCheck("", errors)
+    try:
+        return FilterCheck(build_where(group_from_json(data), catalog), {})
+    except FilterError as exc:
+        return FilterCheck("", {exc.row_index if exc.row_index is not None else 0: exc.message})
+
+
+def _depth_first_rows(data: dict | None) -> list[dict]:
+    out = []
+    for item in _items(data):
+        out += _depth_first_rows(item) if _is_group(item) else [item]
+    return out
+
+
+def save_filters(plan: ImportPlan, state: FilterState, catalog: FieldCatalog) -> FilterCheck:
+    """Check and store the filters; nothing is stored when a row is wrong (errors come back on
+    ``state``'s rows too)."""
+    state.drop_blank_rows()
+    data = state.to_json()
+    check = check_filters(data, catalog)
+    for i, row in enumerate(state.rows):
+        row.error = check.errors.get(i)
+    if not check.ok:
+        return check
+    before = plans.snapshot(plan)
+    # Exclusions stay when the filters change: one of a record that no longer matches costs
+    # nothing, and dropping them would re-admit people the researcher removed.
+    plan.filters = data
+    plans.mark_reached(plan, "preview")
+    plans.apply_change(plan, before)  # new plan version: cursor reset, consent voided
+    db.session.commit()
+    return check
+
+
+# --- exclusions (step 5) ------------------------------------------------------------------
+
+def exclude_records(plan: ImportPlan, record_ids: Iterable[str]) -> list[str]:
+    """Remove rows in the preview: the engine skips them and logs "excluded in preview"."""
+    current = list(plan.excluded_record_ids or [])
+    for rid in record_ids:
+        rid = str(rid).strip()
+        if rid and rid not in current:
+            current.append(rid)
+    plan.excluded_record_ids = current
+    db.session.commit()
+    return current
+
+
+def restore_records(plan: ImportPlan, record_ids: Iterable[str]) -> list[str]:
+    drop = {str(r).strip() for r in record_ids}
+    plan.excluded_record_ids = [r for r in (plan.excluded_record_ids or []) if r not in drop]
+    db.session.commit()
+    return plan.excluded_record_ids
+
+
+# --- schedule and action (step 6) ----------------------------------------------------------
+
+def target_of(plan: ImportPlan):
+    """The study, task or community an action points at (None for pool / import only)."""
+    if plan.action == "invite_study" and plan.target_study_id:
+        return db.session.get(Study, plan.target_study_id)
+    if plan.action == "invite_task" and plan.target_activity_id:
+        return db.session.get(Activity, plan.target_activity_id)
+    if plan.action == "community" and plan.target_community_id:
+        return db.session.get(Community, plan.target_community_id)
+    return None
+
+
+def target_key(plan: ImportPlan) -> str | None:
+    """``study:5``, ``activity:7`` or ``community:2`` (the engine's target id)."""
+    if plan.action == "invite_study" and plan.target_study_id:
+        return f"study:{plan.target_study_id}"
+    if plan.action == "invite_task" and plan.target_activity_id:
+        return f"activity:{plan.target_activity_id}"
+    if plan.action == "community" and plan.target_community_id:
+        return f"community:{plan.target_community_id}"
+    return None
+
+
+def default_schedule(plan: ImportPlan) -> str:
+    """Hourly for communities and recurring studies (the guide's default), else manual."""
+    if plan.action == "community":
+        return "hourly"
+    if plan.action in ("invite_study", "invite_task"):
+        study_id = plan.target_study_id
+        if plan.action == "invite_task" and plan.target_activity_id:
+            activity = db.session.get(Activity, plan.target_activity_id)
+            study_id = activity.study_id if activity else None
+        study = db.session.get(Study, study_id) if study_id else None
+        if study is not None and study.recurring:
+            return "hourly"
+    return "manual"
+
+
+def compute_next_run(schedule: str, daily_time: str | None, tz_name: str, now: datetime,
+                     last_run_at: datetime | None = None) -> datetime | None:
+    """The next instant (UTC) a plan is due.
+
+    ``once`` and ``manual`` have none (once runs when saved or by Run now); ``hourly`` is an
+    hour after ``now``; ``daily`` is the next occurrence of ``daily_time`` on the workspace's
+    wall clock, so 07:30 stays 07:30 local across daylight-saving changes. A wall-clock time
+    that does not exist that day (skipped by a DST jump) runs at the same offset it would have
+    had (zoneinfo's fold handling), never not at all.
+    """
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    if schedule == "hourly":
+        return (now + timedelta(hours=1)).astimezone(timezone.utc).replace(microsecond=0)
+    if schedule != "daily":
+        return None
+    at = parse_daily_time(daily_time)
+    zone = ZoneInfo(tz_name or "UTC")
+    local_now = now.astimezone(zone)
+    day = local_now.date()
+    for _ in range(3):
+        candidate = datetime.combine(day, at, tzinfo=zone)
+        # Round-trip through UTC normalises a non-existent local time.
+        candidate_utc = candidate.astimezone(timezone.utc)
+        if candidate_utc > now.astimezone(timezone.utc):
+            return candidate_utc
+        day += timedelta(days=1)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def parse_daily_time(value: str | None) -> time:
+    text = (value or "").strip()
+    try:
+        hours, minutes = text.split(":")
+        if len(hours) > 2 or len(minutes) != 2:
+            raise ValueError
+        return time(int(hours), int(minutes))
+    except ValueError:
+        raise StepError({"daily_time": "Give a time as HH:MM, for example 07:30."}) from None
+
+
+def _next_run(plan: ImportPlan, workspace: Workspace, now: datetime) -> datetime | None:
+    try:  # the sync engineer's schedules module is the one place due times are computed
+        from services.schedules import compute_next_run as theirs  # type: ignore
+    except ImportError:
+        theirs = None
+    if theirs is not None:
+        return theirs(plan, now=now)
+    return compute_next_run(plan.schedule, plan.daily_time, workspace.timezone, now)
+
+
+@dataclass
+class ScheduleInput:
+    schedule: str
+    daily_time: str | None
+    action: str
+    target_study_id: int | None = None
+    target_activity_id: int | None = None
+    target_community_id: int | None = None
+    leaving_policy: str = "keep"
+    per_run_api_cap: int | None = None
+    per_day_api_cap: int | None = None
+    reminder_days: list[int] = field(default_factory=list)
+    confirm_consent: bool = False
+    name: str | None = None
+
+
+def apply_schedule(plan: ImportPlan, data: ScheduleInput, workspace: Workspace, user: User | None,
+                   *, now: datetime | None = None) -> None:
+    """Validate and store step 6 (not yet activated; see ``activate``). Raises ``StepError``.
+
+    The consent confirmation is stored only for invite actions, with its wording, who, when and
+    the fingerprint of what was confirmed; a stale one is cleared first.
+    """
+    now = now or datetime.now(timezone.utc)
+    errors: dict[str, str] = {}
+    if data.schedule not in SCHEDULES:
+        errors["schedule"] = "Choose when to import."
+    if data.action not in ACTIONS:
+        errors["action"] = "Choose what to do with the records."
+    if data.leaving_policy not in LEAVING_POLICIES:
+        errors["leaving_policy"] = "Choose what happens to records deleted or opted out in Salesforce."
+    daily_time = None
+    if data.schedule == "daily":
+        try:
+            daily_time = parse_daily_time(data.daily_time).strftime("%H:%M")
+        except StepError as exc:
+            errors.update(exc.errors)
+    for name in ("per_run_api_cap", "per_day_api_cap"):
+        value = getattr(data, name)
+        if value is not None and value < 1:
+            errors[name] = "A cap must be at least 1 API call (leave empty for none)."
+    if any(d < 1 or d > 60 for d in data.reminder_days):
+        errors["reminder_days"] = "Reminder days are between 1 and 60."
+    study = activity = community = None
+    if data.action == "invite_study":
+        study = _in_workspace(Study, data.target_study_id, workspace)
+        if study is None:
+            errors["target_study_id"] = "Choose the study to invite to."
+    elif data.action == "invite_task":
+        activity = _in_workspace(Activity, data.target_activity_id, workspace)
+        if activity is None:
+            errors["target_activity_id"] = "Choose the task to invite to."
+    elif data.action == "community":
+        community = _in_workspace(Community, data.target_community_id, workspace)
+        if community is None:
+            errors["target_community_id"] = "Choose the community to add to."
+    if errors:
+        raise StepError(errors)
+
+    before = plans.snapshot(plan)
+    plan.schedule = data.schedule
+    plan.daily_time = daily_time
+    plan.action = data.action
+    plan.target_study_id = study.id if study else (activity.study_id if activity else None)
+    plan.target_activity_id = activity.id if activity else None
+    plan.target_community_id = community.id if community else None
+    plan.leaving_policy = data.leaving_policy
+    plan.per_run_api_cap = data.per_run_api_cap
+    plan.per_day_api_cap = data.per_day_api_cap
+    plan.reminder_days = sorted(set(data.reminder_days))
+    if data.name and data.name.strip():
+        plan.name = data.name.strip()[:200]
+    plans.apply_change(plan, before)  # another action or target voids the confirmation
+    void_stale_confirmation(plan)
+    if plan.action in INVITE_ACTIONS:
+        if data.confirm_consent and not confirmation_valid(plan):
+            plan.consent_confirmed_at = now
+            plan.consent_confirmed_by_id = user.id if user is not None else None
+            plan.consent_confirmation_text = CONSENT_CONFIRMATION_TEXT
+            plan.consent_fingerprint = plans.consent_fingerprint(plan)
+    else:
+        clear_confirmation(plan)
+    if plan.status == "active":
+        plan.next_run_at = _next_run(plan, workspace, now)
+    plans.mark_reached(plan, "schedule")
+    db.session.commit()
+
+
+def _in_workspace(model, object_id, workspace: Workspace):
+    if not object_id:
+        return None
+    obj = db.session.get(model, int(object_id))
+    return obj if obj is not None and obj.workspace_id == workspace.id else None
+
+
+def activate(plan: ImportPlan, workspace: Workspace, *, now: datetime | None = None) -> None:
+    """Save: the plan becomes active and gets its next run. An invite plan without a valid
+    consent confirmation is refused (``StepError``)."""
+    now = now or datetime.now(timezone.utc)
+    void_stale_confirmation(plan)
+    if plan.action in INVITE_ACTIONS and not confirmation_valid(plan):
+        raise StepError({"confirm_consent": "Confirm the consent statement before enabling auto-invite."})
+    plan.status = "active"
+    plan.status_reason = None
+    plan.next_run_at = _next_run(plan, workspace, now)
+    db.session.commit()
+
+
+# --- the consent confirmation --------------------------------------------------------------
+# The fingerprint, its check and voiding are services.plans' (one definition for both halves of
+# the wizard): object + mapping + filters + action + target. Exclusions are not in it: removing
+# rows never widens who is invited.
+
+def confirmation_valid(plan: ImportPlan) -> bool:
+    return plans.consent_confirmed(plan)
+
+
+def clear_confirmation(plan: ImportPlan) -> None:
+    plans.void_consent(plan)
+
+
+def void_stale_confirmation(plan: ImportPlan) -> bool:
+    """Clear a confirmation given for other filters, mapping, action or target. True if voided."""
+    if plan.consent_confirmed_at and not plans.consent_confirmed(plan):
+        plans.void_consent(plan)
+        return True
+    return False
+
+
+def step_checks_registered() -> None:
+    """Tell the stepper when steps 4-6 hold valid data (no network: shapes only)."""
+    plans.register_step_check("filters", _filters_step_errors)
+    plans.register_step_check("preview", lambda plan: {})
+    plans.register_step_check("schedule", _schedule_step_errors)
+
+
+def _filters_step_errors(plan: ImportPlan) -> dict[str, str]:
+    for i, row in enumerate(_depth_first_rows(plan.filters or {})):
+        if not row.get("field") or not row.get("operator"):
+            return {f"rows-{i}-field": "Complete or remove this filter row."}
+    return {}
+
+
+def _schedule_step_errors(plan: ImportPlan) -> dict[str, str]:
+    errors = {}
+    if plan.schedule not in SCHEDULES:
+        errors["schedule"] = "Choose when to import."
+    if plan.schedule == "daily" and not plan.daily_time:
+        errors["daily_time"] = "Give a time as HH:MM, for example 07:30."
+    if plan.action in INVITE_ACTIONS and not plans.target_id(plan):
+        errors["action"] = "Choose the study, task or community."
+    return errors
+
+
+# --- API budget -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ApiEstimate:
+    records: int | None
+    pages: int
+    overhead: int
+    per_run: int
+    per_day: int | None
+
+    @property
+    def text(self) -> str:
+        if self.records is None:
+            return "unknown until the matching records are counted"
+        return f"about {self.per_run} API calls per run"
+
+
+def api_estimate(count: int | None, schedule: str, *, overhead: int = 2) -> ApiEstimate:
+    """API calls one full run costs: ``ceil(count / 2000)`` query pages plus ``overhead`` (the
+    describe refresh and the COUNT() the run starts with). Incremental runs cost less; this is
+    the upper bound a per-run cap must allow."""
+    pages = max(1, math.ceil(count / RECORDS_PER_PAGE)) if count else 1
+    per_run = pages + overhead
+    runs_per_day = {"hourly": 24, "daily": 1}.get(schedule)
+    return ApiEstimate(count, pages, overhead, per_run,
+                       per_run * runs_per_day if runs_per_day else None)
+
+
+# --- Import only: reviewing staged records ------------------------------------------------
+
+def staged_participants(plan: ImportPlan) -> list[Participant]:
+    stmt = (select(Participant).join(ParticipantSource, ParticipantSource.participant_id == Participant.id)
+            .where(ParticipantSource.plan_id == plan.id, ParticipantSource.workspace_id == plan.workspace_id,
+                   Participant.workspace_id == plan.workspace_id, Participant.status == STATUS_STAGED)
+            .order_by(Participant.id).distinct())
+    return list(db.session.scalars(stmt))
+
+
+def _staged_ids(plan: ImportPlan, ids: Iterable | None) -> list[Participant]:
+    staged = staged_participants(plan)
+    if ids is None:
+        return staged
+    wanted = set()
+    for value in ids:
+        try:
+            wanted.add(int(value))
+        except (TypeError, ValueError):
+            continue
+    return [p for p in staged if p.id in wanted]
+
+
+def approve_staged(plan: ImportPlan, ids: Iterable | None = None, *, actor: User | None = None) -> int:
+    """Staged participants of this plan reach the pool (all when ``ids`` is None)."""
+    chosen = _staged_ids(plan, ids)
+    for p in chosen:
+        p.status = STATUS_ACTIVE
+    _audit(plan, actor, "plan.staged_approved", len(chosen))
+    db.session.commit()
+    return len(chosen)
+
+
+def discard_staged(plan: ImportPlan, ids: Iterable | None = None, *, actor: User | None = None) -> int:
+    """Discarded records are archived, not deleted: their source link stays, so the next sync
+    recognises them instead of staging them again."""
+    chosen = _staged_ids(plan, ids)
+    for p in chosen:
+        p.status = STATUS_ARCHIVED
+    _audit(plan, actor, "plan.staged_discarded", len(chosen))
+    db.session.commit()
+    return len(chosen)
+
+
+def _audit(plan: ImportPlan, actor, action: str, count: int) -> None:
+    if count:
+        from services import audit
+        audit.record(plan.workspace_id, actor, action, "import_plan", plan.id, count=count)
+
+
+step_checks_registered()

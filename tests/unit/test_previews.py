@@ -1,0 +1,114 @@
+"""The preview's verdicts come from the engine run dry: no database, the MemorySink as the store."""
+from sync.engine import run
+from sync.fakes import ListLog, PagedSource, generated_contact
+from sync.memory import MemorySink
+from sync.plan import ConsentRule, Plan
+from sync.sink import EXCLUDED, IMPORTED, SKIPPED, UPDATED
+
+from services.previews import (DryRunSink, Tally, count_query, preview_query, preview_records,
+                               run_query, totals_key, with_exclusions)
+
+ORG = "00DDn00000Org1AAA"
+CONSENT = ConsentRule(path="Consent_Status__c", opted_in_values=("Granted",),
+                      opted_out_values=("Withdrawn",), opt_out_flags=("HasOptedOutOfEmail",))
+
+
+def plan(**kw):
+    return Plan(org_id=ORG, object_name="Contact", consent=CONSENT, default_region="GB", **kw)
+
+
+def contact(n, **fields):
+    return {**generated_contact(n), **fields}
+
+
+def by_id(rows):
+    return {r.record_id: r for r in rows}
+
+
+def test_verdicts_for_email_phone_consent_and_duplicates():
+    records = [
+        contact(1, Phone="020 7946 0018 ext. 42", MailingCountry="United Kingdom"),
+        contact(2, Email="Jane Doe <jane@example.org>"),
+        contact(3, Email="P00001@Example.org"),          # same person as 1 by email key
+        contact(4, Consent_Status__c=None),
+        contact(5, Phone="12345", Email=None),
+    ]
+    rows = by_id(preview_records(plan(), records, MemorySink().lookup))
+    one, two, three, four, five = (rows[r["Id"]] for r in records)
+
+    assert one.outcome == IMPORTED and one.verdict == "Will be imported"
+    assert (one.phone_raw, one.phone_e164, one.phone_ext) == ("020 7946 0018 ext. 42", "+442079460018", "42")
+    assert one.email == "p00001@example.org" and one.email_reason is None
+
+    assert two.email is None and two.email_reason  # the validator's reason, never repaired
+    assert "invalid email" in two.problems
+
+    assert three.duplicate_in_set == one.record_id and three.outcome == SKIPPED
+    assert three.verdict == f"Duplicate within this set (of {one.record_id})"
+
+    assert four.consent_missing and four.consent == "unknown"
+    assert not one.consent_missing and one.consent == "opted_in"
+
+    assert five.phone_e164 is None and five.phone_reason
+    assert five.outcome == SKIPPED and "No valid email or phone number." in five.reason
+
+
+def test_already_imported_and_existing_participants_come_from_the_store_and_nothing_is_written():
+    store = MemorySink()
+    run(plan(), PagedSource([contact(1), contact(2)]), store, ListLog())
+    before = (len(store.participants), len(store.links), store.commits)
+
+    records = [contact(1, FirstName="Changed"), contact(2),
+               contact(9, Email="p00002@example.org")]  # a new record of a known person
+    rows = by_id(preview_records(plan(), records, store.lookup))
+
+    assert rows[records[0]["Id"]].already_imported
+    assert rows[records[0]["Id"]].verdict == "Already imported (will be updated)"
+    assert rows[records[1]["Id"]].verdict == "Already imported (no changes)"
+    nine = rows[records[2]["Id"]]
+    assert not nine.already_imported and nine.duplicate_existing == "email"
+    assert nine.outcome == UPDATED
+    assert (len(store.participants), len(store.links), store.commits) == before
+
+
+def test_excluded_rows_keep_their_details_and_are_marked_removed():
+    records = [contact(1), contact(2)]
+    spec = with_exclusions(plan(), [records[1]["Id"][:15]])  # pasted as 15 characters
+    rows = by_id(preview_records(spec, records, MemorySink().lookup))
+    removed = rows[records[1]["Id"]]
+    assert removed.excluded and removed.outcome == EXCLUDED and removed.verdict == "Removed in the preview"
+    assert removed.email == "p00002@example.org"
+    assert not rows[records[0]["Id"]].excluded
+
+
+def test_dry_run_sees_what_earlier_pages_would_create():
+    """Two pages: a duplicate on page 2 of a person created on page 1 is a duplicate, as in a real run."""
+    records = [contact(1), contact(2, Email="P00001@example.org")]
+    tally = Tally()
+    sink = DryRunSink(MemorySink().lookup, tally.outcome)
+    summary = run(plan(), PagedSource(records, page_size=1), sink, ListLog())
+    assert summary.pages == 2
+    assert tally.counts[IMPORTED] == 1 and tally.counts[UPDATED] == 1
+    assert tally.counts["duplicate_existing"] == 1
+
+    real = MemorySink()
+    run(plan(), PagedSource(records, page_size=1), real, ListLog())
+    assert [o.outcome for o in real.outcomes] == [IMPORTED, UPDATED]
+
+
+def test_queries_are_the_engines():
+    spec = plan()
+    where = "MailingCountry = 'United Kingdom'"
+    fields = ", ".join(spec.select_fields())
+    assert run_query(spec, where) == (f"SELECT {fields} FROM Contact WHERE MailingCountry = 'United Kingdom' "
+                                      "ORDER BY SystemModstamp, Id")
+    assert preview_query(spec, where) == (f"SELECT {fields} FROM Contact WHERE MailingCountry = 'United Kingdom' "
+                                          "ORDER BY SystemModstamp, Id LIMIT 50")
+    assert count_query(spec, where) == "SELECT COUNT() FROM Contact WHERE MailingCountry = 'United Kingdom'"
+
+
+def test_totals_key_changes_with_the_plan_version_and_the_exclusions():
+    base = plan()
+    assert totals_key(base) == totals_key(plan())
+    assert totals_key(base) != totals_key(plan(filters="LastName = 'X'"))
+    assert totals_key(base) != totals_key(with_exclusions(base, [generated_contact(1)["Id"]]))
