@@ -303,8 +303,13 @@ def standard_describes(person_accounts: bool = False) -> dict[str, dict]:
     org_rec = b["organization_record"]
     org_fields = []
     for k, v in org_rec.items():
-        if k in ("attributes", "Id", "SystemModstamp", "CreatedDate", "CreatedById", "LastModifiedDate",
-                 "LastModifiedById"):
+        if k == "attributes":
+            continue
+        if k in ("Id", "SystemModstamp", "CreatedDate", "CreatedById", "LastModifiedDate", "LastModifiedById"):
+            f = _lead_field(k)
+            if k == "Id":
+                f["label"] = "Organization ID"
+            org_fields.append(f)
             continue
         if k == "Address":
             t = "address"
@@ -326,8 +331,9 @@ def standard_describes(person_accounts: bool = False) -> dict[str, dict]:
         if k in ("Street", "City", "State", "PostalCode", "Country", "Latitude", "Longitude", "GeocodeAccuracy"):
             f["compoundFieldName"] = "Address"
         org_fields.append(f)
-    org = new_object("Organization", "00D", "Organization", owner=False, global_entry=ge.get("Organization"),
-                     fields=org_fields)
+    org = new_object("Organization", "00D", "Organization", owner=False, global_entry=ge.get("Organization"))
+    # field order as in the recorded Organization record; no IsDeleted on this object
+    org["fields"] = org_fields
     org.update(createable=False, deletable=False, updateable=False, undeletable=False, searchable=False)
     out["Organization"] = org
 
