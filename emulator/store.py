@@ -234,7 +234,9 @@ class Store:
 
     def get_many(self, org_key: str, record_ids: Iterable[str]) -> dict[str, dict]:
         out = {}
-        ids = [i for i in (idlib.normalize(x) for x in record_ids) if i]
+        # 18-character ids go to the index as they are (a bad one simply matches nothing)
+        ids = [x if len(x) == 18 else idlib.normalize(x) for x in record_ids if x and len(x) in (15, 18)]
+        ids = [i for i in ids if i]
         for start in range(0, len(ids), 900):
             chunk = ids[start:start + 900]
             # by the Id index alone: adding "org=?" lets SQLite pick the (org, object, ...) index and scan
