@@ -100,6 +100,7 @@ def test_every_route_answers_each_role_as_the_table_says(app, column):
     wrong = []
     for rule in _rules(app):
         row = _doc_row(table, rule.endpoint)
+        assert row is not None, f"{rule.endpoint} has no row in docs/roles.md (run `python -m core.security`)"
         expected = row["allowed"][column]
         with app.test_request_context():
             url = url_for(rule.endpoint, **url_args(rule, world["ids"]))

@@ -1,0 +1,93 @@
+"""The pool: search by name/email/phone/company, filters, status, pagination, htmx table swap."""
+from __future__ import annotations
+
+import re
+
+from core.extensions import db
+from models import Participant
+from services.participants_pool import PoolFilter, pool_query, segments_in_use
+from tests.support.web import make_world, sign_in
+
+PEOPLE = [
+    # first, last, email, phone e164, company, segments, consent, status
+    ("Jane", "Doe", "jane@acme.example", "+447700900001", "Acme Ltd", ["B2B", "Enterprise"], "opted_in", "active"),
+    ("John", "Smith", "john@globex.example", "+14155550100", "Globex", ["Consumer"], "opted_out", "active"),
+    ("Mary", "Jane", "mary@initech.example", None, "Initech", ["B2B"], "unknown", "active"),
+    ("Staged", "Person", "staged@acme.example", None, "Acme Ltd", ["B2B"], "opted_in", "staged"),
+    ("Gone", "Person", "gone@acme.example", None, "Acme Ltd", [], "opted_in", "archived"),
+    ("Per_cent", "100%", "pct@x.example", None, None, ["50%"], "unknown", "active"),
+]
+
+
+def _people(workspace_id):
+    for first, last, email, phone, company, segments, consent, status in PEOPLE:
+        db.session.add(Participant(workspace_id=workspace_id, first_name=first, last_name=last, email=email,
+                                   email_key=email, phone_e164=phone, phone_key=phone, phone_raw=phone,
+                                   company=company, segments=segments, consent_status=consent, status=status))
+    db.session.commit()
+
+
+def _names(workspace_id, **kwargs):
+    rows = db.session.scalars(pool_query(workspace_id, PoolFilter(**kwargs))).all()
+    return sorted(p.first_name for p in rows)
+
+
+def test_search_and_filters(app):
+    alpha, beta = make_world("Alpha"), make_world("Beta")
+    ws = alpha["workspace_id"]
+    _people(ws)
+    _people(beta["workspace_id"])  # same people in another workspace never show up
+    assert _names(ws, q="jane") == ["Jane", "Mary"]                 # first or last name, any case
+    assert _names(ws, q="jane doe") == ["Jane"]                     # every word must match
+    assert _names(ws, q="globex.example") == ["John"]               # email
+    assert _names(ws, q="initech") == ["Mary"]                      # company
+    assert _names(ws, q="+1 415 555 0100") == ["John"]              # phone typed with spaces
+    assert _names(ws, q="07700 900001") == ["Jane"]                 # national format
+    assert _names(ws, q="100%") == ["Per_cent"]                     # LIKE wildcards are literal
+    assert _names(ws, q="_") == ["Per_cent"]
+    assert _names(ws, segment="B2B") == ["Jane", "Mary", "Pat"]
+    assert _names(ws, segment="Enterprise") == ["Jane"]
+    assert _names(ws, segment="B2") == []                           # whole values only
+    assert _names(ws, consent="opted_out") == ["John"]
+    assert _names(ws, segment="B2B", consent="opted_in") == ["Jane", "Pat"]
+    assert _names(ws, status="staged") == ["Staged"]
+    assert _names(ws, status="archived") == ["Gone"]
+    assert segments_in_use(ws) == ["50%", "B2B", "Consumer", "Enterprise"]
+
+
+def test_unknown_filter_values_are_dropped():
+    f = PoolFilter.from_args({"consent": "'; DROP", "status": "deleted", "q": "  x  "})
+    assert f == PoolFilter(q="x", consent="", status="active")
+
+
+def test_pool_page_paginates_and_htmx_swaps_only_the_table(app):
+    world = make_world("Alpha")
+    for i in range(60):
+        db.session.add(Participant(workspace_id=world["workspace_id"], first_name=f"Person{i:02d}",
+                                   email_key=f"p{i}@x.example", email=f"p{i}@x.example", segments=["Panel"]))
+    db.session.commit()
+    client = app.test_client()
+    sign_in(client, world["users"]["researcher"], world["workspace_id"])
+    page1 = client.get("/participants/?segment=Panel").get_data(as_text=True)
+    assert "60 participants" in page1 and "Page 1 of 3" in page1
+    assert 'href="/participants/?page=2&amp;segment=Panel"' in page1
+    page3 = client.get("/participants/?segment=Panel&page=3", headers={"HX-Request": "true"})
+    html = page3.get_data(as_text=True)
+    assert html.lstrip().startswith('<div id="pool-results">') and "<nav class=\"mainnav\"" not in html
+    assert len(re.findall(r"/participants/\d+\"", html)) == 10
+    assert "Page 3 of 3" in html
+    # Past the last page: an empty page, not an error.
+    assert client.get("/participants/?page=99").status_code == 200
+    live = client.get("/participants/?q=Person05", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "1 participant<" in live and "Person05" in live
+
+
+def test_participant_page_shows_sources_invitations_and_memberships(app):
+    world = make_world("Alpha")
+    client = app.test_client()
+    sign_in(client, world["users"]["researcher"], world["workspace_id"])
+    html = client.get(f"/participants/{world['ids']['participant']}").get_data(as_text=True)
+    for text in ("pat@alpha.example", "+442079460000", "Alpha Ltd", "B2B", "opted in", "tier", "Enterprise",
+                 "Salesforce", "00D000000000001EAA", "Contact", "003000000000001AAA", "Production",
+                 "Alpha study", "Alpha diary", "Alpha panel", "study: Alpha study"):
+        assert text in html, text
