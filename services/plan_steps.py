@@ -21,9 +21,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta, timezone
+from datetime import datetime, time, timezone
 from typing import Any, Iterable
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
@@ -205,6 +204,8 @@ def check_filters(data: dict | None, catalog: FieldCatalog) -> FilterCheck:
             build_where(single, catalog)
         except FilterError as exc:
             errors[i] = exc.message
+        except (ValueError, TypeError) as exc:  # soql's campaign row raises ValueError unwrapped
+            errors[i] = str(exc)
     if errors:
         return FilterCheck("", errors)
     try:
@@ -238,6 +239,135 @@ def save_filters(plan: ImportPlan, state: FilterState, catalog: FieldCatalog) ->
     plans.apply_change(plan, before)  # new plan version: cursor reset, consent voided
     db.session.commit()
     return check
+
+
+# --- what the filters step shows ---------------------------------------------------------------
+
+@dataclass
+class FieldOption:
+    """One field a filter row may use, with the operators and picklist values that fit it."""
+
+    path: str
+    label: str
+    type: str
+    operators: list[tuple[str, str]]  # (key, label)
+    picklist: list[str]
+
+
+@dataclass
+class FilterContext:
+    plan: ImportPlan
+    catalog: FieldCatalog
+    fields: list[FieldOption]
+    campaigns: list[tuple[str, str]]  # (Id, Name)
+    campaign_error: str | None
+    client_factory: Any
+    spec: Any = None
+
+    def client(self):
+        return self.client_factory()
+
+
+@dataclass
+class FilterResult:
+    where: str
+    soql: str | None  # the query the engine will send (full read)
+    count_soql: str | None
+    count: int | None
+    errors: dict[int, str]
+    error: str | None = None  # Salesforce's answer, researcher-readable
+
+
+CAMPAIGN_OBJECTS = ("Contact", "Lead", "CampaignMember")
+CAMPAIGN_QUERY_LIMIT = 500
+
+
+def field_options(catalog: FieldCatalog) -> list[FieldOption]:
+    """Only what the describe offers as filterable: never compound fields (address, location)."""
+    from salesforce.soql import OPERATOR_LABELS, operators_for
+    out = []
+    for choice in catalog.filter_choices():
+        ops = [(o, OPERATOR_LABELS[o]) for o in operators_for(choice.field) if o != "in_campaign"]
+        if not ops:
+            continue
+        values = [p.value for p in choice.field.picklist_values if p.active] or \
+                 [p.value for p in choice.field.picklist_values]
+        out.append(FieldOption(choice.path, choice.label, choice.field.type, ops, values))
+    return out
+
+
+def campaign_choices(client) -> list[tuple[str, str]]:
+    """The org's campaigns (a Campaign query), for "campaign membership" rows."""
+    from salesforce.soql import build_query
+    soql = build_query("Campaign", ["Id", "Name"], order_by=["Name", "Id"], limit=CAMPAIGN_QUERY_LIMIT)
+    out = []
+    for page in client.query_pages(soql):
+        out += [(r["Id"], r.get("Name") or r["Id"]) for r in page.records]
+    return out
+
+
+def filter_context(plan: ImportPlan, workspace: Workspace, *, with_campaigns: bool = True) -> FilterContext:
+    """The plan's catalog (cached describe), field options and campaigns. ``StepError`` when the
+    connection or describe can't be reached, with the reason."""
+    from salesforce.errors import SalesforceError
+    from services import catalog as catalogs
+    from services import connections
+
+    connection = plans.plan_connection(plan)
+    if connection is None or not plan.object_name:
+        raise StepError({"connection": "Choose a connected org and an object first."})
+    try:
+        catalog = catalogs.field_catalog(connection, plan.object_name)
+    except SalesforceError as exc:
+        raise StepError({"connection": exc.reason or str(exc)}) from None
+    client_box: list = []
+
+    def client():
+        if not client_box:
+            client_box.append(connections.client_for(connection))
+        return client_box[0]
+
+    campaigns, campaign_error = [], None
+    if with_campaigns and plan.object_name in CAMPAIGN_OBJECTS:
+        try:
+            campaigns = campaign_choices(client())
+        except SalesforceError as exc:
+            campaign_error = exc.reason or str(exc)
+    spec = None
+    try:
+        spec = plans.to_spec(plan, workspace)
+    except ValueError:
+        spec = None
+    return FilterContext(plan, catalog, field_options(catalog), campaigns, campaign_error, client, spec)
+
+
+def filter_result(ctx: FilterContext, state: FilterState, *, count: bool = True) -> FilterResult:
+    """The rows checked against the describe; when all are valid, the exact SOQL and (with
+    ``count``) ``SELECT COUNT()`` sent to Salesforce. No request at all when a row is wrong."""
+    from salesforce.errors import SalesforceError
+    from salesforce.soql import build_count_query
+    from services.sync_source import sync_query
+
+    rows = [r for r in state.rows if not r.is_blank]
+    data = FilterState(state.op, [GroupState(g.op, [r for r in g.rows if not r.is_blank])
+                                  for g in state.groups]).to_json()
+    check = check_filters(data, ctx.catalog)
+    # Errors are numbered over the non-blank rows; show them on the displayed rows.
+    for r in state.rows:
+        r.error = None
+    for i, row in enumerate(rows):
+        row.error = check.errors.get(i)
+    if not check.ok:
+        return FilterResult("", None, None, None, check.errors)
+    soql = sync_query(ctx.spec, check.where, None) if ctx.spec is not None else None
+    count_soql = build_count_query(ctx.plan.object_name, check.where)
+    result = FilterResult(check.where, soql, count_soql, None, {})
+    if count:
+        try:
+            result.count = ctx.client().count(count_soql)
+        except SalesforceError as exc:
+            result.error = exc.message or exc.reason or str(exc)
+    return result
 
 
 # --- exclusions (step 5) ------------------------------------------------------------------
@@ -300,36 +430,6 @@ def default_schedule(plan: ImportPlan) -> str:
     return "manual"
 
 
-def compute_next_run(schedule: str, daily_time: str | None, tz_name: str, now: datetime,
-                     last_run_at: datetime | None = None) -> datetime | None:
-    """The next instant (UTC) a plan is due.
-
-    ``once`` and ``manual`` have none (once runs when saved or by Run now); ``hourly`` is an
-    hour after ``now``; ``daily`` is the next occurrence of ``daily_time`` on the workspace's
-    wall clock, so 07:30 stays 07:30 local across daylight-saving changes. A wall-clock time
-    that does not exist that day (skipped by a DST jump) runs at the same offset it would have
-    had (zoneinfo's fold handling), never not at all.
-    """
-    if now.tzinfo is None:
-        raise ValueError("now must be timezone-aware")
-    if schedule == "hourly":
-        return (now + timedelta(hours=1)).astimezone(timezone.utc).replace(microsecond=0)
-    if schedule != "daily":
-        return None
-    at = parse_daily_time(daily_time)
-    zone = ZoneInfo(tz_name or "UTC")
-    local_now = now.astimezone(zone)
-    day = local_now.date()
-    for _ in range(3):
-        candidate = datetime.combine(day, at, tzinfo=zone)
-        # Round-trip through UTC normalises a non-existent local time.
-        candidate_utc = candidate.astimezone(timezone.utc)
-        if candidate_utc > now.astimezone(timezone.utc):
-            return candidate_utc
-        day += timedelta(days=1)
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
 def parse_daily_time(value: str | None) -> time:
     text = (value or "").strip()
     try:
@@ -342,13 +442,9 @@ def parse_daily_time(value: str | None) -> time:
 
 
 def _next_run(plan: ImportPlan, workspace: Workspace, now: datetime) -> datetime | None:
-    try:  # the sync engineer's schedules module is the one place due times are computed
-        from services.schedules import compute_next_run as theirs  # type: ignore
-    except ImportError:
-        theirs = None
-    if theirs is not None:
-        return theirs(plan, now=now)
-    return compute_next_run(plan.schedule, plan.daily_time, workspace.timezone, now)
+    # services.schedules is the one place due times are computed (the scheduler tick uses it too).
+    from services.schedules import compute_next_run
+    return compute_next_run(plan, workspace, now)
 
 
 @dataclass

@@ -5,8 +5,8 @@ import pytest
 
 from salesforce.describe import FieldCatalog, ObjectDescribe
 from services.plan_steps import (CAMPAIGN_FIELD, FilterRowState, FilterState, GroupState, StepError,
-                                 api_estimate, check_filters, compute_next_run, filter_state_from_json,
-                                 group_from_json)
+                                 api_estimate, check_filters, filter_state_from_json, group_from_json,
+                                 parse_daily_time)
 
 
 def f(name, type_, **kw):
@@ -88,6 +88,13 @@ def test_legacy_rows_and_groups_shape_is_read():
 LONDON = "Europe/London"
 
 
+def next_run(schedule, daily_time, tz, now):
+    """services.schedules.compute_next_run, as the schedule step calls it (unsaved rows)."""
+    from models import ImportPlan, Workspace
+    from services.schedules import compute_next_run
+    return compute_next_run(ImportPlan(schedule=schedule, daily_time=daily_time), Workspace(timezone=tz), now)
+
+
 @pytest.mark.parametrize("now, expected", [
     # winter: 07:30 London is 07:30 UTC
     (datetime(2024, 1, 10, 6, 0, tzinfo=timezone.utc), datetime(2024, 1, 10, 7, 30, tzinfo=timezone.utc)),
@@ -98,19 +105,19 @@ LONDON = "Europe/London"
     (datetime(2024, 3, 30, 8, 0, tzinfo=timezone.utc), datetime(2024, 3, 31, 6, 30, tzinfo=timezone.utc)),
 ])
 def test_daily_time_in_the_workspace_time_zone_gives_next_run_in_utc(now, expected):
-    got = compute_next_run("daily", "07:30", LONDON, now)
+    got = next_run("daily", "07:30", LONDON, now)
     assert got == expected and got.tzinfo is not None
 
 
-def test_other_schedules():
+def test_other_schedules_and_daily_time_parsing():
     now = datetime(2024, 1, 10, 6, 0, 30, tzinfo=timezone.utc)
-    assert compute_next_run("hourly", None, LONDON, now) == datetime(2024, 1, 10, 7, 0, 30, tzinfo=timezone.utc)
-    assert compute_next_run("manual", None, LONDON, now) is None
-    assert compute_next_run("once", None, LONDON, now) is None
-    assert compute_next_run("daily", "23:00", "America/New_York", now) == datetime(2024, 1, 11, 4, 0,
-                                                                                 tzinfo=timezone.utc)
-    with pytest.raises(StepError):
-        compute_next_run("daily", "7pm", LONDON, now)
+    assert next_run("hourly", None, LONDON, now) == datetime(2024, 1, 10, 7, 0, 30, tzinfo=timezone.utc)
+    assert next_run("manual", None, LONDON, now) is None
+    assert next_run("daily", "23:00", "America/New_York", now) == datetime(2024, 1, 11, 4, 0, tzinfo=timezone.utc)
+    assert parse_daily_time("7:05").strftime("%H:%M") == "07:05"
+    for bad in ("7pm", "", "25:00", "07:5"):
+        with pytest.raises(StepError):
+            parse_daily_time(bad)
 
 
 def test_api_estimate():

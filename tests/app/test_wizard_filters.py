@@ -1,0 +1,118 @@
+"""Step 4, Filters, through the web app against the emulator: plain form posts (no JavaScript),
+the exact SOQL shown, the live count, rows added and removed, the describe as the only source of
+field names."""
+from core.extensions import db
+from models import ImportPlan
+from tests.support.wizard_steps import *  # noqa: F401,F403
+from tests.support.wizard_steps import filter_form, soql_shown, text_of
+
+
+def url(plan, suffix=""):
+    return f"/wizard/plans/{plan.id}/filters{suffix}"
+
+
+def test_get_offers_describe_fields_parents_picklists_and_campaigns_never_compound(wiz):
+    wiz.create("Campaign", {"Name": "Spring panel"})
+    plan = wiz.plan()
+    html = text_of(wiz.get(url(plan)))
+    assert 'value="MailingCountry"' in html and 'value="Account.Customer_Tier__c"' in html
+    assert 'value="Account.Type"' in html
+    assert 'value="MailingAddress"' not in html
+    assert "Campaign membership" in html
+    assert 'hx-trigger="input changed delay:500ms"' in html
+    # picklist values offered from the describe once a picklist field is chosen (no JS: refresh)
+    r = wiz.post(url(plan), filter_form([("Account.Customer_Tier__c", "equals", None)], action="refresh"))
+    assert r.status_code == 200
+    assert '<option value="Enterprise"' in text_of(r) and '<option value="Mid-Market"' in text_of(r)
+    r = wiz.post(url(plan), filter_form([("__campaign__", "in_campaign", None)], action="refresh"))
+    assert "Spring panel" in text_of(r)
+
+
+def test_exact_soql_shown_and_live_count_from_the_emulator(wiz):
+    for country, email in (("United Kingdom", "a@x.example"), ("United Kingdom", None), ("Germany", "c@x.example")):
+        wiz.create("Contact", {"LastName": "P", "MailingCountry": country, "Email": email})
+    plan = wiz.plan()
+    form = filter_form([("MailingCountry", "equals", "United Kingdom"), ("Email", "is_not_empty", None)])
+    r = wiz.post(url(plan, "/count"), form, htmx=True)
+    html = text_of(r)
+    assert r.status_code == 200 and "<html" not in html  # the fragment only
+    assert soql_shown(html, "soql-where") == "MailingCountry = 'United Kingdom' AND Email != null"
+    assert soql_shown(html, "soql-count") == ("SELECT COUNT() FROM Contact WHERE MailingCountry = 'United Kingdom' "
+                                              "AND Email != null")
+    query = soql_shown(html, "soql-query")
+    assert query.startswith("SELECT Id, SystemModstamp, ") and query.endswith(
+        " FROM Contact WHERE MailingCountry = 'United Kingdom' AND Email != null ORDER BY SystemModstamp, Id")
+    assert soql_shown(html, "match-count") == "1"
+    # an OR group, one level deep
+    form = filter_form([("MailingCountry", "equals", "Germany"), ("Email", "is_empty", None, 1),
+                        ("LastName", "starts_with", "P", 1)], groups={1: "OR"})
+    html = text_of(wiz.post(url(plan, "/count"), form, htmx=True))
+    assert soql_shown(html, "soql-where") == "MailingCountry = 'Germany' AND (Email = null OR LastName LIKE 'P%')"
+    assert soql_shown(html, "match-count") == "1"
+
+
+def test_save_stores_the_architecture_shape_and_moves_to_the_preview(wiz):
+    plan = wiz.plan()
+    form = filter_form([("MailingCountry", "equals", "United Kingdom"),
+                        ("Account.Customer_Tier__c", "equals", "Enterprise", 1),
+                        ("Persona__c", "any_of", ["Designer", "Engineer"], 1)], groups={1: "OR"})
+    r = wiz.post(url(plan), form)
+    assert r.status_code == 303 and r.headers["Location"].endswith(f"/wizard/plans/{plan.id}/preview")
+    db.session.expire_all()
+    saved = db.session.get(ImportPlan, plan.id)
+    assert saved.filters == {"op": "AND", "items": [
+        {"field": "MailingCountry", "operator": "equals", "value": "United Kingdom"},
+        {"op": "OR", "items": [
+            {"field": "Account.Customer_Tier__c", "operator": "equals", "value": "Enterprise"},
+            {"field": "Persona__c", "operator": "any_of", "value": ["Designer", "Engineer"]}]}]}
+    assert saved.wizard_step == "preview"
+    # reload shows the saved rows
+    html = text_of(wiz.get(url(plan)))
+    assert 'value="United Kingdom"' in html and "Group 1" in html
+
+
+def test_add_and_remove_rows_and_groups_without_javascript(wiz):
+    plan = wiz.plan()
+    base = [("MailingCountry", "equals", "United Kingdom"), ("LastName", "equals", "Doe")]
+    html = text_of(wiz.post(url(plan), filter_form(base, action="add_row-0")))
+    assert 'name="rows-2-field"' in html and 'name="rows-3-field"' not in html
+    html = text_of(wiz.post(url(plan), filter_form(base, action="add_group")))
+    assert 'name="groups-1-op"' in html and 'name="rows-2-group" value="1"' in html
+    html = text_of(wiz.post(url(plan), filter_form(base, action="remove_row-0")))
+    assert 'value="Doe"' in html and 'value="United Kingdom"' not in html
+    grouped = base + [("Email", "is_empty", None, 1)]
+    html = text_of(wiz.post(url(plan), filter_form(grouped, groups={1: "OR"}, action="remove_group-1")))
+    assert 'name="groups-1-op"' not in html and 'name="rows-2-field"' not in html
+    db.session.expire_all()
+    assert db.session.get(ImportPlan, plan.id).filters == {}  # nothing saved by these buttons
+
+
+def test_unknown_field_or_wrong_operator_is_an_error_on_that_row_and_nothing_is_sent(wiz, monkeypatch):
+    plan = wiz.plan()
+    calls = []
+    from salesforce.client import SalesforceClient
+    real_count = SalesforceClient.count
+    monkeypatch.setattr(SalesforceClient, "count", lambda self, soql: calls.append(soql) or real_count(self, soql))
+    form = filter_form([("LastName", "equals", "Doe"), ("Secret__c", "equals", "x"),
+                        ("Persona__c", "contains", "Des")])
+    r = wiz.post(url(plan), form)
+    assert r.status_code == 422
+    html = text_of(r)
+    assert 'id="rows-1-error"' in html and "is not a field of Contact" in html
+    assert 'id="rows-2-error"' in html and "doesn" in html and 'id="rows-0-error"' not in html
+    r = wiz.post(url(plan, "/count"), form, htmx=True)
+    assert "no query is sent" in text_of(r)
+    assert calls == []
+    db.session.expire_all()
+    assert db.session.get(ImportPlan, plan.id).filters == {}
+
+
+def test_another_workspace_cannot_reach_the_plan(wiz):
+    from tests.support.web import make_world
+    other = make_world("Other")
+    foreign = ImportPlan(workspace_id=other["workspace_id"], connection_id=other["ids"]["connection"],
+                         object_name="Contact", wizard_step="filters")
+    db.session.add(foreign)
+    db.session.commit()
+    assert wiz.get(f"/wizard/plans/{foreign.id}/filters").status_code == 404
+    assert wiz.post(f"/wizard/plans/{foreign.id}/filters/count", filter_form([])).status_code == 404
