@@ -16,6 +16,7 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 
 COMMAND_MODULES: list[str] = [
+    "jobs.sync:cli",  # flask sync run PLAN_ID / flask sync list
 ]
 
 DEMO_ADMIN_EMAIL = "admin@example.org"

@@ -1,0 +1,141 @@
+"""Finding the linked records that left: the leaving pass of every incremental run and the
+daily reconciliation.
+
+A filtered incremental query never returns a record that was deleted, merged away, or changed so
+that it no longer matches the plan's filters (an opt-out the filter excludes, a country change).
+So after the main read:
+
+* leaving pass (incremental runs): candidates are this plan's linked records that Salesforce
+  deleted since the cursor (``queryAll ... WHERE IsDeleted = true AND SystemModstamp >= bound``),
+  plus those changed since the cursor *without* the filters that the filtered read did not
+  return;
+* reconciliation (runs of kind "reconcile", daily): a full read through the engine (missing
+  records are imported, parent fields such as Account.Name refreshed: those never move the
+  child's SystemModstamp), and every linked record of the plan the full read did not return is a
+  candidate, which also catches deletions older than the recycle bin.
+
+Each candidate is read by Id through queryAll and classified: not returned at all -> deleted
+(purged); ``IsDeleted`` -> deleted, or merged when it has a MasterRecordId; opted out by the
+plan's consent rule -> opted out; otherwise -> no longer matching. The sink then applies the
+plan's leaving policy (keep / mark opted out / archive): source state marked, consent updated,
+open invitations withdrawn. Records whose link already carries that state are left alone.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import func, select
+
+from core.extensions import db
+from models import ParticipantSource
+from models.participants import SOURCE_ACTIVE
+from salesforce.soql import and_conditions, build_count_query, build_query, is_record_id
+from services.sync_source import id_query, read_all
+from sync import cursor as cursors
+from sync.mapping import SourceRef, evaluate_consent
+from sync.plan import Consent, Plan
+from sync.sink import UPDATED, Departure, PageChanges, RecordOutcome
+
+MERGEABLE = ("Contact", "Lead", "Account")
+ID_BATCH = 200
+
+
+def count_query(spec: Plan, where: str) -> str:
+    return build_count_query(spec.object_name, where)
+
+
+def _linked(workspace_id: int, plan_id: int, spec: Plan, ids: Iterable[str] | None = None):
+    """(record_id, participant_id, source_state) of the plan's links (all, or among ``ids``)."""
+    query = select(ParticipantSource.record_id, ParticipantSource.participant_id,
+                   ParticipantSource.source_state).where(
+        ParticipantSource.workspace_id == workspace_id, ParticipantSource.plan_id == plan_id,
+        ParticipantSource.org_id == spec.org_id, ParticipantSource.object_name == spec.object_name)
+    if ids is None:
+        return list(db.session.execute(query))
+    found = []
+    ids = list(ids)
+    for start in range(0, len(ids), 500):
+        found += db.session.execute(query.where(ParticipantSource.record_id.in_(ids[start:start + 500])))
+    return found
+
+
+def linked_count(workspace_id: int, plan_id: int, spec: Plan) -> int:
+    return db.session.execute(select(func.count()).select_from(ParticipantSource).where(
+        ParticipantSource.workspace_id == workspace_id, ParticipantSource.plan_id == plan_id,
+        ParticipantSource.object_name == spec.object_name,
+        ParticipantSource.source_state == SOURCE_ACTIVE)).scalar_one()
+
+
+def _ids(pages) -> list[str]:
+    return [r["Id"] for page in pages for r in page if isinstance(r.get("Id"), str)]
+
+
+def leaving_pass(client, spec: Plan, where: str, start, sink, seen: set[str], page_size: int) -> int:
+    """Handle the plan's linked records that left since ``start``; return how many."""
+    since = cursors.where_clause(spec.cursor_field, start, spec.look_back)
+    deleted = _ids(read_all(client, build_query(
+        spec.object_name, ["Id"], and_conditions("IsDeleted = true", since)), include_deleted=True,
+        batch_size=page_size))
+    changed = []
+    if where:
+        changed = _ids(read_all(client, build_query(spec.object_name, ["Id"], since),
+                                batch_size=page_size))
+    candidates = set(deleted) | (set(changed) - seen)
+    links = [row for row in _linked(sink.workspace_id, sink.plan_id, spec, candidates)
+             if row.source_state == SOURCE_ACTIVE]
+    return _handle(client, spec, sink, links, page_size)
+
+
+def reconcile_linked(client, spec: Plan, sink, seen: set[str], page_size: int) -> int:
+    """After a full read: every linked record of the plan that the read did not return."""
+    links = [row for row in _linked(sink.workspace_id, sink.plan_id, spec)
+             if row.record_id not in seen and row.source_state == SOURCE_ACTIVE]
+    return _handle(client, spec, sink, links, page_size)
+
+
+def _handle(client, spec: Plan, sink, links, page_size: int) -> int:
+    if not links:
+        return 0
+    fields = ["Id", "IsDeleted"] + (["MasterRecordId"] if spec.object_name in MERGEABLE else [])
+    fields += [p for p in spec.consent.paths() if not spec.is_campaign_member]
+    if spec.is_campaign_member:
+        fields += [f"{parent}.{p}" for parent in ("Contact", "Lead") for p in spec.consent.paths()]
+        fields += ["ContactId"]
+    fields = list(dict.fromkeys(fields))
+    by_id = {row.record_id: row for row in links if is_record_id(row.record_id)}
+    found: dict[str, dict] = {}
+    ids = sorted(by_id)
+    for start in range(0, len(ids), ID_BATCH):
+        soql = id_query(spec.object_name, fields, ids[start:start + ID_BATCH])
+        for page in read_all(client, soql, include_deleted=True, batch_size=page_size):
+            for record in page:
+                found[record["Id"]] = record
+    changes = PageChanges(page_number=0, fingerprint=spec.fingerprint)
+    for record_id in ids:
+        kind, reason = _classify(spec, found.get(record_id))
+        reason = f"{reason}; policy: {spec.leaving_policy.value}"
+        ref = SourceRef(spec.org_id, spec.object_name, record_id)
+        participant = by_id[record_id].participant_id
+        changes.departures.append(Departure(ref, participant, kind, spec.leaving_policy, reason))
+        changes.outcomes.append(RecordOutcome(ref, record_id, UPDATED, reason, participant))
+    changes.counts = {UPDATED: len(changes.outcomes)}
+    changes.cursor = None  # the cursor is the main read's business
+    sink.commit_page(changes)
+    return len(changes.departures)
+
+
+def _classify(spec: Plan, record: dict | None) -> tuple[str, str]:
+    if record is None:
+        return "deleted", "No longer exists in Salesforce (deleted, and gone from the recycle bin)"
+    if record.get("IsDeleted") is True:
+        master = record.get("MasterRecordId")
+        if master:
+            return "merged", f"Merged into {master} in Salesforce"
+        return "deleted", "Deleted in Salesforce"
+    person = record
+    if spec.is_campaign_member:
+        person = record.get("Contact") if record.get("ContactId") else record.get("Lead")
+    consent, _ = evaluate_consent(spec.consent, person)
+    if consent is Consent.OPTED_OUT:
+        return "opted_out", "Opted out in Salesforce"
+    return "no_longer_matching", "No longer matches the plan's filters"

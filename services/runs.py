@@ -1,0 +1,518 @@
+"""Sync runs: request (enqueue), execute (the job's body), inline (CLI), sweep, tail.
+
+A run is an RQ job on the "sync" queue (``jobs.sync.run_sync(run_id)``) with a row in
+``sync_runs``. One active run per plan, however many workers and schedulers run:
+
+* ``request_run`` creates a queued row and enqueues the job. When a run of the plan is already
+  queued or running it does not enqueue: it records a run ``skipped`` with the reason
+  ``ANOTHER_RUN`` and returns that skipped row (the active one is ``active_run(plan)``). So every
+  trigger leaves a trace, and callers show ``run.status``/``run.reason`` as they are.
+* ``execute`` takes the plan's Redis lock (``core.queues.run_lock``, expiring, extended by a
+  heartbeat thread) before doing anything; if another holder has it, this run ends ``skipped``
+  with the same reason. That is what makes two schedulers enqueueing one plan at once import
+  once (C18).
+* While running, a heartbeat thread stamps ``heartbeat_at`` (and every committed page does too).
+  ``sweep_lost_runs`` (a periodic task, and the start of every run of the plan) marks a run
+  whose heartbeat is older than ``WORKER_LOST_AFTER_SECONDS``, or whose RQ job failed or
+  vanished, ``interrupted`` ("worker lost") and releases its lock (C17).
+
+The work itself is ``sync.engine.run`` with ``SalesforceSource`` and ``DatabaseSink``; after a
+successful incremental read, the leaving pass (services.reconcile) finds linked records that were
+deleted, merged, opted out or stopped matching the filters. A "reconcile" run reads everything,
+compares the count and catches deletions older than the recycle bin.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import socket
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from flask import current_app
+from sqlalchemy import func, select, update
+
+from core.extensions import db
+from core.queues import enqueue, redis_connection, run_lock
+from models import (ImportPlan, Incident, RunOutcome, SalesforceConnection, SyncRun, Workspace)
+from models.integrations import CONNECTION_CONNECTED, CONNECTION_NEEDS_RECONNECT
+from models.plans import PLAN_ACTIVE, PLAN_HELD
+from models.runs import (RUN_ACTIVE, RUN_FAILED, RUN_INTERRUPTED, RUN_PARTIAL, RUN_QUEUED,
+                         RUN_RUNNING, RUN_SKIPPED, RUN_SUCCEEDED)
+from services import reconcile
+from services.sync_sink import ActionTarget, DatabaseSink
+from services.sync_source import SalesforceSource, count as source_count
+from sync import cursor as cursors
+from sync.engine import run as run_engine
+from sync.errors import SourceAuthFailed, SourceError, SourceLimitReached, SourceQueryError
+
+log = logging.getLogger("terapage.sync")
+
+ANOTHER_RUN = "another sync for this plan is running"
+WORKER_LOST = "worker lost"
+JOB_LOST = "the sync job was lost before it started"
+SYNC_QUEUE = "sync"
+JOB_TIMEOUT = 6 * 3600
+FINISHED = (RUN_SUCCEEDED, RUN_PARTIAL, RUN_FAILED, RUN_INTERRUPTED, RUN_SKIPPED)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _lost_after() -> int:
+    return int(current_app.config.get("WORKER_LOST_AFTER_SECONDS", 180))
+
+
+def _lock_ttl() -> float:
+    return max(30.0, 4.0 * _lost_after())
+
+
+def _lock(plan_id: int, run_id: int):
+    """The plan's lock, held under a token naming the run (so a sweep can release it)."""
+    lock = run_lock(f"plan:{plan_id}", ttl=_lock_ttl())
+    lock.token = f"run:{run_id}"
+    return lock
+
+
+# --- requesting --------------------------------------------------------------------------------
+
+def active_run(plan: ImportPlan) -> SyncRun | None:
+    return db.session.execute(select(SyncRun).where(
+        SyncRun.plan_id == plan.id, SyncRun.status.in_(RUN_ACTIVE)).order_by(SyncRun.id)).scalars().first()
+
+
+def request_run(plan: ImportPlan, trigger: str = "manual", user=None, kind: str = "sync") -> SyncRun:
+    """Queue a run of ``plan`` (see the module docstring for what happens when one is active)."""
+    sweep_lost_runs(plan_id=plan.id)
+    user_id = getattr(user, "id", user)
+    run = SyncRun(workspace_id=plan.workspace_id, plan_id=plan.id, kind=kind, trigger=trigger,
+                  triggered_by_id=user_id, status=RUN_QUEUED, queued_at=_utcnow())
+    if active_run(plan) is not None:
+        run.status, run.reason, run.finished_at = RUN_SKIPPED, ANOTHER_RUN, _utcnow()
+        db.session.add(run)
+        db.session.commit()
+        return run
+    db.session.add(run)
+    db.session.commit()
+    job = enqueue("jobs.sync.run_sync", run.id, queue=SYNC_QUEUE, job_id=f"sync-run-{run.id}",
+                  job_timeout=JOB_TIMEOUT, description=f"sync plan {plan.id} run {run.id}")
+    run.job_id = job.id
+    db.session.commit()
+    return run
+
+
+def run_inline(plan_id: int, trigger: str = "cli", kind: str = "sync") -> SyncRun:
+    """Run ``plan_id`` now, in this process (``flask sync run``)."""
+    plan = db.session.get(ImportPlan, plan_id)
+    if plan is None:
+        raise LookupError(f"no plan {plan_id}")
+    run = SyncRun(workspace_id=plan.workspace_id, plan_id=plan.id, kind=kind, trigger=trigger,
+                  status=RUN_QUEUED, queued_at=_utcnow())
+    db.session.add(run)
+    db.session.commit()
+    return execute(run.id)
+
+
+# --- executing -----------------------------------------------------------------------------------
+
+def execute(run_id: int, *, job_id: str | None = None) -> SyncRun:
+    """The body of ``jobs.sync.run_sync``: run the queued run ``run_id`` to a definite status."""
+    run = db.session.get(SyncRun, run_id)
+    if run is None:
+        raise LookupError(f"no run {run_id}")
+    if run.status != RUN_QUEUED:
+        return run  # already ended (skipped, swept) before the job got to it
+    plan_id = run.plan_id
+    sweep_lost_runs(plan_id=plan_id, exclude=run_id)
+    lock = _lock(plan_id, run_id)
+    if not lock.acquire():
+        return _finish(run_id, RUN_SKIPPED, ANOTHER_RUN)
+    heartbeat = None
+    try:
+        others = db.session.execute(select(func.count()).select_from(SyncRun).where(
+            SyncRun.plan_id == plan_id, SyncRun.status == RUN_RUNNING, SyncRun.id != run_id)).scalar_one()
+        if others:
+            return _finish(run_id, RUN_SKIPPED, ANOTHER_RUN)
+        now = _utcnow()
+        run = db.session.get(SyncRun, run_id)
+        run.status, run.started_at, run.heartbeat_at = RUN_RUNNING, now, now
+        run.worker_name = _worker_name()
+        run.job_id = run.job_id or job_id or _current_job_id()
+        db.session.commit()
+        heartbeat = _Heartbeat(run_id, lock, interval=max(0.5, _lost_after() / 4))
+        heartbeat.start()
+        return _execute(run_id)
+    except Exception as exc:  # a bug must still end the run with a reason
+        log.exception("run %s failed", run_id)
+        db.session.rollback()
+        return _finish(run_id, RUN_FAILED, f"Internal error: {type(exc).__name__}: {exc}"[:500])
+    finally:
+        if heartbeat is not None:
+            heartbeat.stop()
+        lock.release()
+
+
+@dataclass
+class _Context:
+    run: SyncRun
+    plan: ImportPlan
+    workspace: Workspace
+    connection: SalesforceConnection | None
+
+
+def _execute(run_id: int) -> SyncRun:
+    run = db.session.get(SyncRun, run_id)
+    plan = db.session.get(ImportPlan, run.plan_id)
+    workspace = db.session.get(Workspace, plan.workspace_id)
+    connection = db.session.get(SalesforceConnection, plan.connection_id) if plan.connection_id else None
+    if connection is None:
+        return _finish(run_id, RUN_FAILED, "The plan has no Salesforce connection")
+    if connection.status == CONNECTION_NEEDS_RECONNECT:
+        return _finish(run_id, RUN_FAILED, "Salesforce needs reconnecting before this plan can sync")
+    try:
+        client = client_for(connection)
+    except Exception as exc:
+        return _source_failure(run_id, connection.id, exc)
+    calls_before = client.calls_made
+    try:
+        spec, where = build_spec(plan, workspace, client)
+    except Exception as exc:
+        _record_usage(run_id, connection.id, client, calls_before)
+        return _source_failure(run_id, connection.id, exc)
+
+    start = cursors.resume_from(plan.cursor_at, plan.cursor_fingerprint, spec.fingerprint)
+    if run.kind == "reconcile":
+        start = None
+    run.cursor_before, run.full_read = start, start is None
+    db.session.commit()
+
+    if run.trigger == "schedule" and (plan.per_run_api_cap or plan.per_day_api_cap):
+        reason = _over_budget(plan, spec, where, start, client)
+        if reason:
+            _record_usage(run_id, connection.id, client, calls_before)
+            return _finish(run_id, RUN_SKIPPED, reason)
+
+    target = ActionTarget.for_plan(plan)
+    sink = DatabaseSink(workspace_id=workspace.id, plan_id=plan.id, run_id=run_id,
+                        connection_id=connection.id, target=target)
+    page_size = int(current_app.config.get("SYNC_PAGE_SIZE", 2000))
+    source = SalesforceSource(client, spec, where, start, batch_size=page_size)
+    seen = _SeenIds(source, spec)
+    linked_before = reconcile.linked_count(workspace.id, plan.id, spec) if run.kind == "reconcile" else 0
+    summary = run_engine(spec, seen, sink, _RunLog(run_id), cursor=start)
+    status, reason = summary.status, summary.reason
+
+    if status == RUN_SUCCEEDED:
+        try:
+            if run.kind == "reconcile":
+                total = source_count(client, reconcile.count_query(spec, where))
+                left = reconcile.reconcile_linked(client, spec, sink, seen.ids, page_size)
+                plan = db.session.get(ImportPlan, plan.id)
+                plan.last_reconciled_at = _utcnow()
+                db.session.commit()
+                note = (f"Salesforce has {total} matching records; {linked_before} were linked "
+                        f"before reconciliation; {left} left")
+                reason = f"{reason}; {note}" if reason else note
+            elif start is not None:
+                reconcile.leaving_pass(client, spec, where, start, sink, seen.ids, page_size)
+        except SourceError as exc:
+            status = RUN_PARTIAL
+            reason = f"Records that left were not all checked: {exc.message}"
+            if isinstance(exc, SourceAuthFailed):
+                status, summary.needs_reconnect = RUN_FAILED, True
+    _record_usage(run_id, connection.id, client, calls_before)
+    if summary.needs_reconnect:
+        mark_needs_reconnect(connection.id, reason)
+    sink_invitations = list(sink.invitation_ids)
+    run = _finish(run_id, status, reason)
+    _after_run(run, sink_invitations)
+    return run
+
+
+def _source_failure(run_id: int, connection_id: int, exc: Exception) -> SyncRun:
+    from services.sync_source import translate
+    err = exc if isinstance(exc, SourceError) else translate(exc)
+    if isinstance(err, SourceAuthFailed):
+        mark_needs_reconnect(connection_id, err.message)
+    reason = err.message
+    if isinstance(err, SourceQueryError):
+        reason = f"Salesforce refused the query: {err.message}"
+    return _finish(run_id, RUN_PARTIAL if isinstance(err, SourceLimitReached) else RUN_FAILED, reason)
+
+
+class _SeenIds:
+    """Passes the source's pages through and remembers every record ID read."""
+
+    def __init__(self, source, spec):
+        self.source = source
+        self.ids: set[str] = set()
+        self.field = spec.mapping.external_id
+
+    def __iter__(self):
+        for page in self.source:
+            for record in page:
+                value = record.get("Id") if isinstance(record, dict) else None
+                if isinstance(value, str):
+                    self.ids.add(value)
+            yield page
+
+
+class _RunLog:
+    def __init__(self, run_id: int):
+        self.run_id = run_id
+
+    def event(self, message: str, *, level: str = "info", **data) -> None:
+        log.log(logging.WARNING if level == "warning" else logging.INFO, "run %s: %s", self.run_id, message)
+
+
+def _finish(run_id: int, status: str, reason: str | None) -> SyncRun:
+    db.session.rollback()
+    run = db.session.get(SyncRun, run_id)
+    if run.status == RUN_INTERRUPTED:
+        return run  # swept as lost while it ran: keep the sweep's verdict
+    run.status, run.reason, run.finished_at = status, reason, _utcnow()
+    plan = db.session.get(ImportPlan, run.plan_id)
+    if plan is not None and status == RUN_SUCCEEDED and run.kind == "sync":
+        plan.last_success_at = run.finished_at
+    db.session.commit()
+    return run
+
+
+def _after_run(run: SyncRun, invitation_ids: list[int]) -> None:
+    _incident(run)
+    if invitation_ids:
+        try:
+            from services import invitations  # written by the invitations engineer
+        except ImportError:
+            return  # left pending; sending is wired by the mail layer
+        send = getattr(invitations, "enqueue_send", None)
+        if send is not None:
+            send(invitation_ids)
+
+
+def _incident(run: SyncRun) -> None:
+    """Admins are told once about a failing plan, until a run succeeds again."""
+    key = f"plan:{run.plan_id}"
+    open_incident = db.session.execute(select(Incident).where(
+        Incident.workspace_id == run.workspace_id, Incident.subject_key == key,
+        Incident.kind == "run_failed", Incident.closed_at.is_(None))).scalars().first()
+    if run.status == RUN_FAILED:
+        if open_incident is None:
+            db.session.add(Incident(workspace_id=run.workspace_id, kind="run_failed", subject_key=key,
+                                    message=run.reason or "The sync failed"))
+        else:
+            open_incident.occurrences += 1
+            open_incident.message = run.reason or open_incident.message
+    elif run.status == RUN_SUCCEEDED and open_incident is not None:
+        open_incident.closed_at = _utcnow()
+    db.session.commit()
+
+
+def mark_needs_reconnect(connection_id: int, reason: str | None) -> None:
+    """Flag the connection and hold its active plans until an admin reconnects it."""
+    db.session.rollback()
+    connection = db.session.get(SalesforceConnection, connection_id)
+    if connection is None:
+        return
+    connection.status = CONNECTION_NEEDS_RECONNECT
+    connection.status_reason = reason
+    db.session.execute(update(ImportPlan).where(
+        ImportPlan.connection_id == connection_id, ImportPlan.status == PLAN_ACTIVE,
+    ).values(status=PLAN_HELD, status_reason="Salesforce needs reconnecting"))
+    key = f"connection:{connection_id}"
+    exists = db.session.execute(select(Incident.id).where(
+        Incident.subject_key == key, Incident.kind == "needs_reconnect",
+        Incident.closed_at.is_(None))).first()
+    if exists is None:
+        db.session.add(Incident(workspace_id=connection.workspace_id, kind="needs_reconnect",
+                                subject_key=key, message=reason or "Salesforce needs reconnecting"))
+    db.session.commit()
+
+
+def _record_usage(run_id: int, connection_id: int, client, calls_before: int) -> None:
+    db.session.rollback()
+    calls = client.calls_made - calls_before
+    db.session.execute(update(SyncRun).where(SyncRun.id == run_id).values(
+        api_calls=SyncRun.api_calls + calls))
+    if client.api_usage is not None:
+        used, maximum = client.api_usage
+        db.session.execute(update(SalesforceConnection).where(SalesforceConnection.id == connection_id)
+                           .values(api_used=used, api_max=maximum, api_usage_at=_utcnow()))
+    db.session.commit()
+
+
+def _over_budget(plan: ImportPlan, spec, where: str, start, client) -> str | None:
+    """Why a scheduled run would break the plan's API caps, or None.
+
+    The estimate is one call for the count plus one per page of the records the run would read;
+    the day's use is the API calls of the plan's runs since midnight UTC.
+    """
+    from salesforce.soql import and_conditions, build_count_query
+    cursor_clause = cursors.where_clause(spec.cursor_field, start, spec.look_back)
+    total = source_count(client, build_count_query(spec.object_name, and_conditions(where, cursor_clause or "")))
+    page_size = int(current_app.config.get("SYNC_PAGE_SIZE", 2000))
+    estimate = 1 + max(1, math.ceil(total / page_size))
+    if plan.per_run_api_cap and estimate > plan.per_run_api_cap:
+        return (f"Skipped: this run would need about {estimate} Salesforce API calls; "
+                f"the plan allows {plan.per_run_api_cap} per run")
+    if plan.per_day_api_cap:
+        midnight = _utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
+        used = db.session.execute(select(func.coalesce(func.sum(SyncRun.api_calls), 0)).where(
+            SyncRun.plan_id == plan.id, SyncRun.queued_at >= midnight)).scalar_one()
+        if used + estimate > plan.per_day_api_cap:
+            return (f"Skipped: the plan has used {used} of its {plan.per_day_api_cap} Salesforce "
+                    f"API calls today and this run would need about {estimate}")
+    return None
+
+
+# --- the worker-lost sweep -------------------------------------------------------------------------
+
+def sweep_lost_runs(plan_id: int | None = None, exclude: int | None = None,
+                    now: datetime | None = None) -> list[int]:
+    """Mark runs whose worker is gone ``interrupted`` ("worker lost"); release their locks."""
+    now = now or _utcnow()
+    bound = now - timedelta(seconds=_lost_after())
+    query = select(SyncRun).where(SyncRun.status.in_(RUN_ACTIVE))
+    if plan_id is not None:
+        query = query.where(SyncRun.plan_id == plan_id)
+    if exclude is not None:
+        query = query.where(SyncRun.id != exclude)
+    swept = []
+    for run in db.session.execute(query).scalars().all():
+        if run.status == RUN_RUNNING:
+            stamp = run.heartbeat_at or run.started_at or run.queued_at
+            lost = stamp < bound or _job_gone(run, running=True)
+            reason = WORKER_LOST
+        else:
+            lost = run.queued_at < bound and run.job_id is not None and _job_gone(run, running=False)
+            reason = JOB_LOST
+        if not lost:
+            continue
+        changed = db.session.execute(update(SyncRun).where(
+            SyncRun.id == run.id, SyncRun.status == run.status,
+        ).values(status=RUN_INTERRUPTED, reason=reason, finished_at=now)).rowcount
+        db.session.commit()
+        if changed:
+            _lock(run.plan_id, run.id).release()
+            swept.append(run.id)
+            log.warning("run %s of plan %s: %s", run.id, run.plan_id, reason)
+    db.session.commit()
+    return swept
+
+
+def _job_gone(run: SyncRun, running: bool) -> bool:
+    """The run's RQ job no longer exists, or RQ says it ended while the row says otherwise."""
+    if not run.job_id:
+        return False
+    from rq.exceptions import NoSuchJobError
+    from rq.job import Job
+    try:
+        job = Job.fetch(run.job_id, connection=redis_connection())
+    except NoSuchJobError:
+        return True
+    status = job.get_status(refresh=False)
+    status = getattr(status, "value", status)
+    if status in ("failed", "stopped", "canceled"):
+        return True
+    return running and status == "finished"
+
+
+class _Heartbeat(threading.Thread):
+    """Stamps the run's heartbeat and extends the plan's lock while the run works."""
+
+    def __init__(self, run_id: int, lock, interval: float):
+        super().__init__(name=f"sync-heartbeat-{run_id}", daemon=True)
+        self.run_id = run_id
+        self.lock = lock
+        self.interval = interval
+        self.engine = db.engine
+        self.halt = threading.Event()
+
+    def run(self) -> None:
+        while not self.halt.wait(self.interval):
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(update(SyncRun).where(
+                        SyncRun.id == self.run_id, SyncRun.status == RUN_RUNNING,
+                    ).values(heartbeat_at=_utcnow()))
+                self.lock.extend()
+            except Exception:  # a missed beat is not fatal; the next one retries
+                log.warning("run %s: heartbeat failed", self.run_id, exc_info=True)
+
+    def stop(self) -> None:
+        self.halt.set()
+        self.join(timeout=5)
+
+
+def _worker_name() -> str:
+    try:
+        from rq import get_current_job
+        from rq.worker import Worker  # noqa: F401
+        job = get_current_job()
+        if job is not None and job.worker_name:
+            return job.worker_name
+    except Exception:
+        pass
+    return f"{socket.gethostname()}:{__import__('os').getpid()}"
+
+
+def _current_job_id() -> str | None:
+    try:
+        from rq import get_current_job
+        job = get_current_job()
+        return job.id if job is not None else None
+    except Exception:
+        return None
+
+
+# --- reading ---------------------------------------------------------------------------------------
+
+def tail(run_id: int, after_seq: int = 0, limit: int = 200) -> list[RunOutcome]:
+    """Outcomes of ``run_id`` after sequence number ``after_seq`` (for live tables)."""
+    return list(db.session.execute(select(RunOutcome).where(
+        RunOutcome.run_id == run_id, RunOutcome.seq > after_seq,
+    ).order_by(RunOutcome.seq).limit(limit)).scalars())
+
+
+def last_runs(workspace_id: int | None = None) -> list[tuple[ImportPlan, SyncRun | None]]:
+    """Every plan (of a workspace) with its latest run."""
+    query = select(ImportPlan).order_by(ImportPlan.id)
+    if workspace_id is not None:
+        query = query.where(ImportPlan.workspace_id == workspace_id)
+    result = []
+    for plan in db.session.execute(query).scalars():
+        latest = db.session.execute(select(SyncRun).where(SyncRun.plan_id == plan.id)
+                                    .order_by(SyncRun.id.desc()).limit(1)).scalars().first()
+        result.append((plan, latest))
+    return result
+
+
+def summary_line(run: SyncRun) -> str:
+    counts = ", ".join(f"{name} {getattr(run, name)}" for name in (
+        "fetched", "imported", "updated", "unchanged", "skipped", "failed", "excluded", "invited", "left"))
+    text = f"Run {run.id} of plan {run.plan_id}: {run.status} ({counts})"
+    return text + (f"; reason: {run.reason}" if run.reason else "")
+
+
+# --- the plan and the client (services.plans / services.connections when they exist) --------------
+
+def build_spec(plan: ImportPlan, workspace: Workspace, client):
+    """(sync.plan.Plan, WHERE text of the plan's filters)."""
+    from services.sync_source import build_spec as build
+    look_back = timedelta(seconds=int(current_app.config.get("SYNC_LOOKBACK_SECONDS", 300)))
+    return build(plan, workspace, client, look_back)
+
+
+def client_for(connection: SalesforceConnection):
+    try:
+        from services.connections import client_for as connections_client_for
+    except ImportError:
+        connections_client_for = None
+    if connections_client_for is not None:
+        cfg = current_app.config
+        return connections_client_for(connection, retries=int(cfg.get("SALESFORCE_RETRIES", 3)),
+                                      backoff=tuple(cfg.get("SALESFORCE_BACKOFF", (0.5, 1.0, 2.0))))
+    from services.sync_source import client_from_row
+    return client_from_row(connection)

@@ -1,0 +1,421 @@
+"""The database Sink of the sync engine: ``sync.sink.Sink`` on the workspace's tables.
+
+One sink per run. ``lookup`` answers the engine's batched questions and ends its read
+transaction at once (so two runs on SQLite never hold a read lock while the other wants to
+write). ``commit_page`` writes one page in one transaction: participants, source links,
+departures, invitations (and the study/activity/community membership they come with), every
+record's outcome, the run's counters and heartbeat, and the plan's cursor. A workspace
+uniqueness rule refusing the page (one participant per email key, one link per record, one
+invitation per person and target) rolls the page back and raises ``SinkConflict``; the engine
+looks the page up again and retries it.
+
+What a plan's action does, in one place (``ActionTarget``):
+    import_only  -> new participants are "staged" (a researcher approves them later)
+    pool         -> new participants are "active"
+    invite_study -> eligible people are added to the study (added_via "salesforce") and invited
+    invite_task  -> eligible people are added to the activity and invited
+    community    -> eligible people are added to the community and invited
+"Eligible" is the engine's decision (consent opted in by the plan's rule, valid email, not
+suppressed, not archived, not already invited there).
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from core.extensions import db
+from models import (ActivityParticipant, CommunityMember, ImportPlan, Invitation, Participant,
+                    ParticipantSource, RunOutcome, StudyParticipant, SuppressionEntry, SyncRun)
+from models.participants import (SOURCE_ACTIVE, STATUS_ACTIVE, STATUS_ARCHIVED, STATUS_STAGED)
+from sync.errors import SinkConflict
+from sync.mapping import SourceRef
+from sync.plan import Action, Consent, LeavingPolicy
+from sync.sink import (EXCLUDED, FAILED, IMPORTED, INVITED, SKIPPED, UNCHANGED, UPDATED,
+                       KnownParticipant, Link, Lookup, LookupResult, NewParticipantRef,
+                       PageChanges, ParticipantValues)
+
+BATCH = 500  # ids per IN (...) list
+# The run row's counter column for each engine outcome.
+COUNTER_COLUMNS = {IMPORTED: "imported", UPDATED: "updated", UNCHANGED: "unchanged",
+                   EXCLUDED: "excluded", SKIPPED: "skipped", FAILED: "failed", INVITED: "invited"}
+# RunOutcome.outcome uses the models' short names.
+STORED_OUTCOME = {EXCLUDED: "excluded"}
+# Invitations not yet answered; a leaving person's are withdrawn.
+OPEN_INVITATIONS = ("pending", "sent")
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _chunks(items: Iterable, size: int = BATCH):
+    items = list(items)
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+@dataclass(frozen=True)
+class ActionTarget:
+    """What the plan's action does with the people it imports (see the module docstring)."""
+
+    action: Action
+    target_type: str | None = None  # "study", "activity", "community"
+    target_id: int | None = None
+    confirmed_by_id: int | None = None
+    confirmed_at: datetime | None = None
+
+    @classmethod
+    def for_plan(cls, plan: ImportPlan) -> "ActionTarget":
+        action = Action(plan.action)
+        target_type, target_id = {
+            Action.INVITE_STUDY: ("study", plan.target_study_id),
+            Action.INVITE_TASK: ("activity", plan.target_activity_id),
+            Action.COMMUNITY: ("community", plan.target_community_id),
+        }.get(action, (None, None))
+        return cls(action, target_type, target_id, plan.consent_confirmed_by_id,
+                   plan.consent_confirmed_at)
+
+    @property
+    def key(self) -> str | None:
+        """``Invitation.target_key`` ("study:5") and ``Plan.target_id`` for the engine."""
+        return f"{self.target_type}:{self.target_id}" if self.target_id else None
+
+    @property
+    def new_status(self) -> str:
+        return STATUS_STAGED if self.action is Action.IMPORT_ONLY else STATUS_ACTIVE
+
+    def membership(self, workspace_id: int, participant_id: int):
+        """The membership row an invite action adds, or None."""
+        if self.target_type == "study":
+            return StudyParticipant(workspace_id=workspace_id, study_id=self.target_id,
+                                    participant_id=participant_id, added_via="salesforce")
+        if self.target_type == "activity":
+            return ActivityParticipant(workspace_id=workspace_id, activity_id=self.target_id,
+                                       participant_id=participant_id, added_via="salesforce")
+        if self.target_type == "community":
+            return CommunityMember(workspace_id=workspace_id, community_id=self.target_id,
+                                   participant_id=participant_id, added_via="salesforce")
+        return None
+
+    def membership_model(self):
+        return {"study": (StudyParticipant, StudyParticipant.study_id),
+                "activity": (ActivityParticipant, ActivityParticipant.activity_id),
+                "community": (CommunityMember, CommunityMember.community_id)}.get(self.target_type)
+
+
+class DatabaseSink:
+    """The engine's Sink for one run of one plan in one workspace."""
+
+    def __init__(self, *, workspace_id: int, plan_id: int, run_id: int,
+                 connection_id: int | None, target: ActionTarget, write_cursor: bool = True):
+        self.workspace_id = workspace_id
+        self.plan_id = plan_id
+        self.run_id = run_id
+        self.connection_id = connection_id
+        self.target = target
+        self.write_cursor = write_cursor
+        self.invitation_ids: list[int] = []  # created by this run, for sending after commit
+        self.commits = 0
+        self.seq = db.session.execute(
+            select(func.coalesce(func.max(RunOutcome.seq), 0)).where(RunOutcome.run_id == run_id)
+        ).scalar_one()
+
+    # -- lookup ------------------------------------------------------------------------------
+
+    def lookup(self, query: Lookup) -> LookupResult:
+        try:
+            return self._lookup(query)
+        finally:
+            db.session.commit()  # end the read transaction; nothing was written
+
+    def _lookup(self, query: Lookup) -> LookupResult:
+        ws = self.workspace_id
+        result = LookupResult()
+        wanted: set[int] = set()
+        by_id: dict[str, list[SourceRef]] = {}
+        for ref in query.refs:
+            by_id.setdefault(ref.record_id, []).append(ref)
+        for ids in _chunks(by_id):
+            rows = db.session.execute(select(
+                ParticipantSource.org_id, ParticipantSource.object_name,
+                ParticipantSource.record_id, ParticipantSource.participant_id,
+                ParticipantSource.source_hash, ParticipantSource.source_timestamp,
+            ).where(ParticipantSource.workspace_id == ws, ParticipantSource.record_id.in_(ids)))
+            for org_id, obj, record_id, pid, source_hash, stamp in rows:
+                ref = SourceRef(org_id, obj, record_id)
+                if ref in query.refs:
+                    result.links[ref] = Link(ref, pid, source_hash, stamp)
+                    wanted.add(pid)
+        for keys in _chunks(query.email_keys):
+            for pid, key in db.session.execute(select(Participant.id, Participant.email_key).where(
+                    Participant.workspace_id == ws, Participant.email_key.in_(keys))):
+                result.by_email[key] = pid
+                wanted.add(pid)
+            suppressed = db.session.execute(select(SuppressionEntry.email_key).where(
+                SuppressionEntry.workspace_id == ws, SuppressionEntry.email_key.in_(keys))).scalars()
+            result.suppressed_email_keys |= frozenset(suppressed)
+        for keys in _chunks(query.phone_keys):
+            for pid, key in db.session.execute(select(Participant.id, Participant.phone_key).where(
+                    Participant.workspace_id == ws, Participant.phone_key.in_(keys))
+                    .order_by(Participant.id)):
+                result.by_phone.setdefault(key, []).append(pid)
+                wanted.add(pid)
+        invited: set[int] = set()
+        if query.invite_target is not None and self.target.key:
+            for ids in _chunks(wanted):
+                invited |= set(db.session.execute(select(Invitation.participant_id).where(
+                    Invitation.workspace_id == ws, Invitation.target_key == self.target.key,
+                    Invitation.participant_id.in_(ids))).scalars())
+        for ids in _chunks(sorted(wanted)):
+            for p in db.session.execute(select(
+                    Participant.id, Participant.email_key, Participant.phone_key,
+                    Participant.consent_status, Participant.status).where(Participant.id.in_(ids))):
+                result.participants[p.id] = KnownParticipant(
+                    p.id, p.email_key, p.phone_key, _consent(p.consent_status),
+                    p.status == STATUS_ARCHIVED, p.id in invited)
+        return result
+
+    # -- commit ------------------------------------------------------------------------------
+
+    def commit_page(self, changes: PageChanges) -> dict[NewParticipantRef, int]:
+        try:
+            ids = self._apply(changes)
+            db.session.commit()
+        except IntegrityError as exc:
+            db.session.rollback()
+            raise SinkConflict(_constraint_text(exc)) from exc
+        except Exception:
+            db.session.rollback()
+            raise
+        self.commits += 1
+        self.invitation_ids += self._new_invitations
+        return ids
+
+    def _apply(self, changes: PageChanges) -> dict[NewParticipantRef, int]:
+        ws = self.workspace_id
+        now = _utcnow()
+        self._new_invitations: list[int] = []
+        values_of: dict[Any, ParticipantValues] = {}
+
+        existing_ids = {u.participant_id for u in changes.updates}
+        existing_ids |= {d.participant_id for d in changes.departures}
+        existing_ids |= {w.participant for w in changes.links
+                         if not isinstance(w.participant, NewParticipantRef)}
+        existing_ids |= {i.participant for i in changes.invitations
+                         if not isinstance(i.participant, NewParticipantRef)}
+        people: dict[int, Participant] = {}
+        for chunk in _chunks(existing_ids):
+            for p in db.session.execute(select(Participant).where(
+                    Participant.workspace_id == ws, Participant.id.in_(chunk))).scalars():
+                people[p.id] = p
+
+        for change in changes.updates:
+            person = people.get(change.participant_id)
+            if person is None:  # deleted meanwhile by someone else: the retry sees it
+                raise SinkConflict(f"participant {change.participant_id} no longer exists")
+            _apply_values(person, change.values)
+            values_of[change.participant_id] = change.values
+        db.session.flush()
+
+        created: dict[NewParticipantRef, Participant] = {}
+        for create in changes.creates:
+            person = Participant(workspace_id=ws, status=self.target.new_status,
+                                 segments=[], attributes={})
+            _apply_values(person, create.values)
+            db.session.add(person)
+            created[create.ref] = person
+            values_of[create.ref] = create.values
+        db.session.flush()
+        ids = {ref: person.id for ref, person in created.items()}
+        people.update({person.id: person for person in created.values()})
+
+        def resolve(ref):
+            return ids[ref] if isinstance(ref, NewParticipantRef) else ref
+
+        links = self._links_for([w.ref for w in changes.links] + [d.ref for d in changes.departures])
+        for write in changes.links:
+            pid = resolve(write.participant)
+            values = values_of.get(write.participant)
+            link = links.get(write.ref)
+            if link is None:
+                link = ParticipantSource(
+                    workspace_id=ws, org_id=write.ref.org_id, object_name=write.ref.object_name,
+                    record_id=write.ref.record_id, first_synced_at=now)
+                db.session.add(link)
+                links[write.ref] = link
+            link.participant_id = pid
+            link.connection_id = self.connection_id
+            link.plan_id = self.plan_id
+            link.source_hash = write.source_hash
+            link.source_timestamp = write.source_timestamp
+            link.source_state = SOURCE_ACTIVE
+            link.last_synced_at = now
+            link.last_run_id = self.run_id
+            if values is not None and values.consent_evidence:
+                link.consent_value_seen = json.dumps(dict(values.consent_evidence), default=str)
+        db.session.flush()
+
+        for departure in changes.departures:
+            self._leave(departure, links.get(departure.ref), people.get(departure.participant_id), now)
+
+        for invitation in changes.invitations:
+            self._invite(invitation, resolve(invitation.participant), now)
+        db.session.flush()
+
+        self._outcomes(changes, resolve, values_of, now)
+        self._counters(changes, now)
+        if self.write_cursor and changes.cursor is not None:
+            self._cursor(changes)
+        return ids
+
+    def _links_for(self, refs: list[SourceRef]) -> dict[SourceRef, ParticipantSource]:
+        found: dict[SourceRef, ParticipantSource] = {}
+        wanted = set(refs)
+        for chunk in _chunks({r.record_id for r in wanted}):
+            for link in db.session.execute(select(ParticipantSource).where(
+                    ParticipantSource.workspace_id == self.workspace_id,
+                    ParticipantSource.record_id.in_(chunk))).scalars():
+                ref = SourceRef(link.org_id, link.object_name, link.record_id)
+                if ref in wanted:
+                    found[ref] = link
+        return found
+
+    def _leave(self, departure, link: ParticipantSource | None, person: Participant | None,
+               now: datetime) -> None:
+        """Mark the source, then apply the plan's leaving policy to the participant."""
+        if link is not None:
+            link.source_state = departure.kind
+            link.last_synced_at = now
+            link.last_run_id = self.run_id
+            if departure.kind == "no_longer_matching":
+                # Forget the hash, so the record is processed again if it comes back.
+                link.source_hash = None
+        if person is None:
+            return
+        opted_out = departure.kind == "opted_out"
+        if opted_out or departure.policy is LeavingPolicy.MARK_OPTED_OUT:
+            person.consent_status = Consent.OPTED_OUT.value
+        if departure.policy is LeavingPolicy.ARCHIVE:
+            person.status = STATUS_ARCHIVED
+        if opted_out or departure.policy is not LeavingPolicy.KEEP:
+            db.session.execute(update(Invitation).where(
+                Invitation.workspace_id == self.workspace_id,
+                Invitation.participant_id == person.id,
+                Invitation.status.in_(OPEN_INVITATIONS),
+            ).values(status="withdrawn", withdrawn_reason=departure.reason[:200]))
+
+    def _invite(self, invitation, participant_id: int, now: datetime) -> None:
+        target = self.target
+        if not target.key:
+            return
+        evidence = {
+            "consent": invitation.consent.value,
+            "value_seen": dict(invitation.consent_evidence),
+            "source_record": str(invitation.ref),
+            "confirmation_text": invitation.confirmation,
+            "confirmed_by": target.confirmed_by_id,
+            "confirmed_at": target.confirmed_at.isoformat() if target.confirmed_at else None,
+        }
+        row = Invitation(
+            workspace_id=self.workspace_id, participant_id=participant_id,
+            target_type=target.target_type, target_key=target.key,
+            study_id=target.target_id if target.target_type == "study" else None,
+            activity_id=target.target_id if target.target_type == "activity" else None,
+            community_id=target.target_id if target.target_type == "community" else None,
+            status="pending", plan_id=self.plan_id, run_id=self.run_id,
+            consent_evidence=json.loads(json.dumps(evidence, default=str)), created_at=now)
+        db.session.add(row)
+        model, column = target.membership_model()
+        already = db.session.execute(select(model.id).where(
+            column == target.target_id, model.participant_id == participant_id)).first()
+        if already is None:
+            db.session.add(target.membership(self.workspace_id, participant_id))
+        db.session.flush()
+        self._new_invitations.append(row.id)
+
+    def _outcomes(self, changes: PageChanges, resolve, values_of, now: datetime) -> None:
+        rows = []
+        for outcome in changes.outcomes:
+            self.seq += 1
+            pid = resolve(outcome.participant) if outcome.participant is not None else None
+            values = values_of.get(outcome.participant)
+            email = values.email if values else None
+            email_key = values.email_key if values else None
+            phone_key = values.phone_key if values else None
+            flags = [{"code": f.code, "field": f.field, "raw": f.raw, "reason": f.reason}
+                     for f in outcome.flags]
+            if email is None:
+                email = next((f.raw for f in outcome.flags if f.field == "email"), None)
+            detail = {"flags": flags} if flags else None
+            if outcome.invited:
+                detail = {**(detail or {}), "invited": True}
+            rows.append(dict(
+                workspace_id=self.workspace_id, run_id=self.run_id, seq=self.seq,
+                object_name=outcome.ref.object_name if outcome.ref else None,
+                record_id=(outcome.record_id or "")[:18] or None, participant_id=pid,
+                outcome=STORED_OUTCOME.get(outcome.outcome, outcome.outcome),
+                reason=outcome.reason, email=(str(email)[:320] if email else None),
+                email_key=email_key, phone_key=phone_key, detail=detail, created_at=now))
+        if rows:
+            db.session.execute(RunOutcome.__table__.insert(), rows)
+
+    def _counters(self, changes: PageChanges, now: datetime) -> None:
+        values: dict[str, Any] = {"heartbeat_at": now}
+        fetched = sum(n for name, n in changes.counts.items() if name != INVITED)
+        for name, column in COUNTER_COLUMNS.items():
+            n = changes.counts.get(name, 0)
+            if n:
+                values[column] = getattr(SyncRun, column) + n
+        if fetched:
+            values["fetched"] = SyncRun.fetched + fetched
+        if changes.departures:
+            values["left"] = SyncRun.left + len(changes.departures)
+        db.session.execute(update(SyncRun).where(SyncRun.id == self.run_id).values(**values))
+
+    def _cursor(self, changes: PageChanges) -> None:
+        plan = db.session.get(ImportPlan, self.plan_id)
+        if (plan.cursor_fingerprint == changes.fingerprint and plan.cursor_at is not None
+                and changes.cursor <= plan.cursor_at):
+            return  # never backwards (a reconciliation's full read starts from the oldest)
+        plan.cursor_at = changes.cursor
+        plan.cursor_fingerprint = changes.fingerprint
+        db.session.execute(update(SyncRun).where(SyncRun.id == self.run_id)
+                           .values(cursor_after=changes.cursor))
+
+
+def _apply_values(person: Participant, values: ParticipantValues) -> None:
+    """None means "leave as is" (the same rule as sync.memory)."""
+    for name in ("first_name", "last_name", "email", "email_key", "company"):
+        value = getattr(values, name)
+        if value is not None:
+            setattr(person, name, value)
+    if values.phone_key is not None:
+        person.phone_e164 = values.phone
+        person.phone_ext = values.phone_extension
+        person.phone_key = values.phone_key
+    if values.segments:
+        person.segments = list(values.segments)
+    if values.attributes:
+        merged = dict(person.attributes or {})
+        merged.update(json.loads(json.dumps(dict(values.attributes), default=str)))
+        person.attributes = merged
+    if values.consent is not None:
+        person.consent_status = Consent(values.consent).value
+
+
+def _consent(value: str | None) -> Consent:
+    try:
+        return Consent(value)
+    except ValueError:
+        return Consent.UNKNOWN
+
+
+def _constraint_text(exc: IntegrityError) -> str:
+    text = str(exc.orig) if exc.orig is not None else str(exc)
+    return text.splitlines()[0][:300]

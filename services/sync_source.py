@@ -1,0 +1,259 @@
+"""The engine's Source on Salesforce: the plan's SOQL, paged lazily, errors translated.
+
+The query (salesforce.soql; field names come only from the plan, which came from the describe)::
+
+    SELECT <plan.select_fields()> FROM <object> WHERE (<filters>) AND SystemModstamp >= <cursor -
+    look-back> ORDER BY SystemModstamp, Id
+
+No cursor (the first run, or the first after the plan's fingerprint changed) means no cursor
+clause: a full read.
+
+Errors, translated once (salesforce.errors -> sync.errors):
+    ApiLimitExceeded -> SourceLimitReached;  NeedsReconnect / SessionExpired -> SourceAuthFailed;
+    Transient (after the client's bounded retries) -> SourceTransient;  BrokenPaging ->
+    SourceBrokenPaging;  MalformedQuery -> SourceQueryError(Salesforce's message);
+    ApiDisabled / AccessDenied / NotFound / others -> SourceQueryError(reason);
+    QueryLocatorInvalid -> the query is built again from the cursor the engine has committed and
+    read from there, once; a second expiry -> SourceTransient.
+
+The engine asks for the next page only after committing the previous one, so the newest
+timestamp of the pages handed out so far *is* the committed cursor; the restart reads from it
+(with the look-back overlap; upserts are idempotent and unchanged records cost nothing).
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+
+from salesforce import errors as sf
+from salesforce.client import SalesforceClient
+from salesforce.soql import build_incremental_query, build_query
+from sync import cursor as cursors
+from sync.errors import (SourceAuthFailed, SourceBrokenPaging, SourceError, SourceLimitReached,
+                         SourceQueryError, SourceTransient)
+from sync.plan import Plan
+
+
+def translate(err: Exception) -> SourceError:
+    """A salesforce.errors error as the engine's source error."""
+    err = sf.classify(err)
+    if isinstance(err, sf.ApiLimitExceeded):
+        return SourceLimitReached()
+    if isinstance(err, (sf.NeedsReconnect, sf.SessionExpired)):
+        return SourceAuthFailed(err.reason)
+    if isinstance(err, sf.Transient):
+        return SourceTransient(f"Salesforce unavailable: {err.reason}")
+    if isinstance(err, sf.BrokenPaging):
+        return SourceBrokenPaging(err.reason)
+    if isinstance(err, sf.MalformedQuery):
+        return SourceQueryError(err.message or err.reason)
+    if isinstance(err, sf.QueryLocatorInvalid):
+        return SourceTransient(f"Salesforce unavailable: {err.reason}")
+    return SourceQueryError(err.reason)
+
+
+def sync_query(plan: Plan, where: str, start: datetime | None) -> str:
+    """The plan's incremental query from ``start`` (None: read everything)."""
+    bound = cursors.lower_bound(start, plan.look_back)
+    return build_incremental_query(plan.object_name, plan.select_fields(), where,
+                                   plan.cursor_field, bound)
+
+
+class SalesforceSource:
+    """Pages (lists of record dicts) of the plan's query, fetched lazily."""
+
+    def __init__(self, client: SalesforceClient, plan: Plan, where: str,
+                 start: datetime | None, *, batch_size: int = 2000):
+        self.client = client
+        self.plan = plan
+        self.where = where
+        self.start = start
+        self.batch_size = batch_size
+        self.committed: datetime | None = start
+        self.queries: list[str] = []
+        self.restarts = 0
+        self.pages = 0
+
+    def __iter__(self) -> Iterator[list[dict]]:
+        start = self.start
+        while True:
+            soql = sync_query(self.plan, self.where, start)
+            self.queries.append(soql)
+            try:
+                for page in self.client.query_pages(soql, batch_size=self.batch_size):
+                    self.pages += 1
+                    yield page.records
+                    # Resumed: the engine committed that page.
+                    self.committed = cursors.advance(
+                        self.committed, cursors.newest(page.records, self.plan.cursor_field))
+                return
+            except sf.QueryLocatorInvalid as exc:
+                if self.restarts:
+                    raise translate(exc) from exc
+                self.restarts += 1
+                start = self.committed
+            except sf.SalesforceError as exc:
+                raise translate(exc) from exc
+            except Exception as exc:  # transport errors the client did not classify
+                raise translate(exc) from exc
+
+
+def id_query(object_name: str, fields: list[str], ids: list[str], extra: str = "") -> str:
+    """``SELECT fields FROM object WHERE Id IN ('...')`` for one batch of record IDs."""
+    quoted = ", ".join(f"'{i}'" for i in ids)
+    where = f"Id IN ({quoted})" + (f" AND {extra}" if extra else "")
+    return build_query(object_name, fields, where)
+
+
+def read_all(client: SalesforceClient, soql: str, *, include_deleted: bool = False,
+             batch_size: int = 2000) -> Iterator[list[dict]]:
+    """Pages of any query, with the same error translation as the sync source."""
+    try:
+        for page in client.query_pages(soql, include_deleted=include_deleted, batch_size=batch_size):
+            yield page.records
+    except Exception as exc:
+        raise translate(exc) from exc
+
+
+def count(client: SalesforceClient, soql: str) -> int:
+    try:
+        return client.count(soql)
+    except Exception as exc:
+        raise translate(exc) from exc
+
+
+# --- the plan as the engine's Plan, and the connection's client -----------------------------------
+# services.plans (to_spec, to_filter_group) and services.connections (client_for) own these; the
+# readings below follow docs/architecture.md "The plan as stored" and are used until they exist.
+
+def filter_group(filters):
+    """The stored filter tree (``{"op", "items"}``; rows ``{"field", "operator", "value"}``)."""
+    from salesforce.soql import FilterGroup, FilterRow
+    if not filters:
+        return None
+
+    def node(item):
+        if "items" in item or "rows" in item or "groups" in item:
+            children = [node(c) for c in (item.get("items") or [])]
+            children += [node(c) for c in (item.get("rows") or [])]
+            children += [node(c) for c in (item.get("groups") or [])]
+            return FilterGroup(str(item.get("op", "AND")).upper(), tuple(children))
+        return FilterRow(item["field"], item["operator"], item.get("value"))
+
+    group = node(filters)
+    return group if group.children else None
+
+
+def catalog_for(client: SalesforceClient, object_name: str, paths=()):
+    """The describe catalog of ``object_name`` with the parents ``paths`` reach into."""
+    from salesforce.describe import FieldCatalog, parent_objects
+    described = client.describe(object_name)
+    wanted = {p.split(".", 1)[0].lower() for p in paths if "." in p}
+    parents = {}
+    for rel, targets in parent_objects(described).items():
+        if rel.lower() in wanted:
+            for target in targets:
+                if target not in parents:
+                    parents[target] = client.describe(target)
+    return described, FieldCatalog(described, parents)
+
+
+def _paths(group) -> list[str]:
+    from salesforce.soql import FilterRow
+    if group is None:
+        return []
+    if isinstance(group, FilterRow):
+        return [group.field_path]
+    return [p for child in group.children for p in _paths(child)]
+
+
+def spec_from_row(plan_row, workspace, cursor_field: str = "SystemModstamp", filters_text: str = "",
+                  look_back: timedelta = timedelta(minutes=5)) -> Plan:
+    from sync.plan import ConsentRule, Mapping
+    stored = plan_row.mapping or {}
+    fields = stored.get("fields", {})
+
+    def paths(name, default=()):
+        value = fields.get(name, default)
+        return tuple([value] if isinstance(value, str) else value or ())
+
+    mapping = Mapping(
+        first_name=paths("first_name", ("FirstName",)), last_name=paths("last_name", ("LastName",)),
+        email=paths("email", ("Email",)), phone=paths("phone", ("Phone", "MobilePhone")),
+        company=paths("company"), country=tuple(stored.get("country") or ()),
+        segments=paths("segment"),
+        attributes=tuple((a["name"], a["path"]) for a in stored.get("attributes") or ()),
+        external_id=(paths("external_id", ("Id",)) or ("Id",))[0],
+        required=tuple(stored.get("required") or ()))
+    rule = stored.get("consent_rule") or {}
+    consent = ConsentRule(path=rule.get("path"), opted_in_values=tuple(rule.get("opted_in") or ()),
+                          opted_out_values=tuple(rule.get("opted_out") or ()),
+                          opt_out_flags=tuple(rule.get("opt_out_flags") or ()))
+    from services.sync_sink import ActionTarget
+    target = ActionTarget.for_plan(plan_row)
+    connection_org = plan_row_org(plan_row)
+    return Plan(org_id=connection_org, object_name=plan_row.object_name, mapping=mapping,
+                consent=consent, action=plan_row.action, target_id=target.key,
+                invite_confirmation=plan_row.consent_confirmation_text, filters=filters_text,
+                excluded_ids=frozenset(plan_row.excluded_record_ids or ()),
+                default_region=workspace.default_phone_region,
+                leaving_policy=plan_row.leaving_policy or "keep", cursor_field=cursor_field,
+                look_back=look_back, plan_id=plan_row.id)
+
+
+def plan_row_org(plan_row) -> str:
+    from core.extensions import db
+    from models import SalesforceConnection
+    connection = db.session.get(SalesforceConnection, plan_row.connection_id)
+    return connection.org_id
+
+
+def build_spec(plan_row, workspace, client: SalesforceClient, look_back: timedelta) -> tuple[Plan, str]:
+    """(the engine's Plan, the WHERE text of the plan's filters), using the describe."""
+    from salesforce.soql import build_where
+    try:
+        from services.plans import to_filter_group, to_spec
+    except ImportError:
+        to_spec = to_filter_group = None
+    group = to_filter_group(plan_row) if to_filter_group else filter_group(plan_row.filters)
+    described, catalog = catalog_for(client, plan_row.object_name, _paths(group))
+    where = build_where(group, catalog) if group is not None else ""
+    cursor_field = described.cursor_field or "SystemModstamp"
+    if to_spec is not None:
+        spec = to_spec(plan_row, workspace, cursor_field=cursor_field, look_back=look_back)
+    else:
+        spec = spec_from_row(plan_row, workspace, cursor_field, where, look_back)
+    return spec, where
+
+
+def client_from_row(connection) -> SalesforceClient:
+    """A client on the connection's stored tokens that refreshes (once per expiry) and saves the
+    new access token."""
+    from flask import current_app
+    from sqlalchemy import update
+    from core.crypto import cipher
+    from core.extensions import db
+    from models import SalesforceConnection
+    from salesforce.oauth import endpoints, refresh_access_token
+
+    cfg = current_app.config
+    ca_file = cfg.get("SALESFORCE_CA_FILE")
+    refresh_token = cipher().decrypt(connection.refresh_token_enc)
+    token_url = endpoints(connection.login_url).token_url
+    connection_id = connection.id
+    engine = db.engine
+
+    def refresher() -> str:
+        tokens = refresh_access_token(token_url, cfg["SALESFORCE_CLIENT_ID"], cfg["SALESFORCE_CLIENT_SECRET"],
+                                      refresh_token, ca_file=ca_file)
+        with engine.begin() as conn:
+            conn.execute(update(SalesforceConnection).where(SalesforceConnection.id == connection_id)
+                         .values(access_token_enc=cipher().encrypt(tokens.access_token),
+                                 token_issued_at=tokens.issued_at))
+        return tokens.access_token
+
+    return SalesforceClient(connection.instance_url, cipher().decrypt(connection.access_token_enc),
+                            api_version=cfg.get("SALESFORCE_API_VERSION", "62.0"), ca_file=ca_file,
+                            token_refresher=refresher if refresh_token else None,
+                            retries=int(cfg.get("SALESFORCE_RETRIES", 3)),
+                            backoff=tuple(cfg.get("SALESFORCE_BACKOFF", (0.5, 1.0, 2.0))))
