@@ -1,0 +1,595 @@
+"""Import plans as the wizard builds them: drafts, one save per step, the stepper, and the
+translation of a stored plan into the engine's value objects.
+
+The stored shape of ``ImportPlan.mapping`` and ``ImportPlan.filters`` is the contract in
+docs/architecture.md ("The plan as stored"); this module is the only writer of ``mapping``.
+
+Who edits what
+--------------
+Sections below are marked with their owner. Steps 1–3 (connect, object, mapping), the stepper,
+fingerprints and ``to_spec`` belong to the first wizard engineer; the functions for steps 4–6
+(filters, preview exclusions, schedule & action, consent confirmation) live in
+``services/plan_steps.py`` (W2), which registers its step checks with :func:`register_step_check`
+so the stepper knows when those steps are valid. Both modules call :func:`apply_change` after
+changing a plan so the cursor and the consent confirmation are voided when they should be.
+
+Public API
+----------
+``STEPS``                                   ((key, label), ...) in wizard order
+``create_draft(workspace, connection, user, name=None) -> ImportPlan``
+``plans_for_workspace(workspace) -> list[ImportPlan]``
+``step_errors(plan, step) -> dict[str, str]``   stored data of one step checked (no network)
+``stepper(plan, current) -> list[StepState]``   done / current / open / locked per step
+``reachable(plan, step) -> bool``               previous steps valid and this one reached
+``next_step(step) -> str | None``
+``mark_reached(plan, step)``                    move the furthest step reached forward
+``set_connection(plan, connection)``            (changing org resets object, mapping, filters)
+``save_object(plan, object_name, available) -> errors``  (changing the object resets mapping/filters)
+``validate_mapping(data, catalog) -> (mapping, errors)``  data = the posted form as a dict
+``save_mapping(plan, data, catalog) -> errors``
+``empty_mapping()`` / ``suggested_mapping(catalog) -> mapping``  (stored shape)
+``fingerprint(plan) -> str``                object + mapping + filters (sha256 hex)
+``consent_fingerprint(plan) -> str``        fingerprint + action + target
+``apply_change(plan, before: Snapshot)``    resets cursor / voids consent when needed
+``snapshot(plan) -> Snapshot``
+``to_spec(plan, workspace, *, cursor_field=None, look_back=None) -> sync.plan.Plan``
+``to_filter_group(plan) -> salesforce.soql.FilterGroup``
+
+Errors are ``{form_field_name: message}``; views show each message on its field. Functions that
+save commit the session themselves (one transaction per step save).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Callable, Iterable, Mapping
+
+from sqlalchemy import select
+
+from core.extensions import db
+from models import ImportPlan, SalesforceConnection
+from models.integrations import CONNECTION_CONNECTED
+from models.plans import INVITE_ACTIONS, PLAN_DRAFT, WIZARD_STEPS
+from salesforce.describe import STANDARD_CONSENT_CHECKBOXES, FieldCatalog
+from salesforce.soql import FilterGroup, FilterRow
+
+# --- steps and the stepper (wizard engineer 1) ----------------------------------------------
+
+STEPS: tuple[tuple[str, str], ...] = (
+    ("connect", "Connect"),
+    ("object", "Object"),
+    ("mapping", "Mapping"),
+    ("filters", "Filters"),
+    ("preview", "Preview"),
+    ("schedule", "Schedule & action"),
+)
+assert tuple(k for k, _ in STEPS) == WIZARD_STEPS
+STEP_INDEX = {key: i for i, (key, _) in enumerate(STEPS)}
+STEP_LABELS = dict(STEPS)
+
+# step key -> function(plan) -> {field: message}; W2 registers filters/preview/schedule.
+_STEP_CHECKS: dict[str, Callable[[ImportPlan], dict[str, str]]] = {}
+
+
+def register_step_check(step: str, check: Callable[[ImportPlan], dict[str, str]]) -> None:
+    """Let another module say when its step's stored data is valid (``{}`` = valid)."""
+    if step not in STEP_INDEX:
+        raise ValueError(f"unknown wizard step {step!r}")
+    _STEP_CHECKS[step] = check
+
+
+@dataclass(frozen=True)
+class StepState:
+    key: str
+    label: str
+    number: int
+    state: str  # "done", "current", "open" (reachable, not complete) or "locked"
+
+    @property
+    def reachable(self) -> bool:
+        return self.state != "locked"
+
+
+def next_step(step: str) -> str | None:
+    i = STEP_INDEX[step] + 1
+    return STEPS[i][0] if i < len(STEPS) else None
+
+
+def step_errors(plan: ImportPlan, step: str) -> dict[str, str]:
+    """The stored data of ``step`` checked without calling Salesforce; ``{}`` when valid."""
+    if step == "connect":
+        conn = plan_connection(plan)
+        if conn is None:
+            return {"connection": "Choose a connected Salesforce org."}
+        if conn.status != CONNECTION_CONNECTED:
+            return {"connection": f"The connection “{conn.name}” needs to be reconnected first."}
+        return {}
+    if step == "object":
+        return {} if plan.object_name else {"object_name": "Choose the Salesforce object to import from."}
+    if step == "mapping":
+        return mapping_shape_errors(plan.mapping or {})
+    check = _STEP_CHECKS.get(step)
+    return check(plan) if check else {}
+
+
+def mark_reached(plan: ImportPlan, step: str) -> None:
+    """Record that the wizard got as far as ``step`` (never moves backwards)."""
+    if STEP_INDEX[step] > STEP_INDEX.get(plan.wizard_step or "object", 1):
+        plan.wizard_step = step
+
+
+def reachable(plan: ImportPlan, step: str) -> bool:
+    """A step opens when every earlier step is valid and the wizard has reached it."""
+    index = STEP_INDEX[step]
+    if index == 0:
+        return True
+    if index > STEP_INDEX.get(plan.wizard_step or "object", 1):
+        return False
+    return all(not step_errors(plan, key) for key, _ in STEPS[:index])
+
+
+def stepper(plan: ImportPlan | None, current: str) -> list[StepState]:
+    """The stepper's state. ``plan`` None is the "new plan" page (only Connect is open)."""
+    states = []
+    for number, (key, label) in enumerate(STEPS, start=1):
+        if key == current:
+            state = "current"
+        elif plan is None:
+            state = "locked"
+        elif not reachable(plan, key):
+            state = "locked"
+        elif not step_errors(plan, key) and _completed(plan, key):
+            state = "done"
+        else:
+            state = "open"
+        states.append(StepState(key, label, number, state))
+    return states
+
+
+def _completed(plan: ImportPlan, key: str) -> bool:
+    furthest = STEP_INDEX.get(plan.wizard_step or "object", 1)
+    if STEP_INDEX[key] < furthest:
+        return True
+    # The last step is complete once the plan left draft (saved with a schedule).
+    return key == STEPS[-1][0] and plan.status != PLAN_DRAFT
+
+
+# --- drafts, connection, object (wizard engineer 1) -----------------------------------------
+
+def plan_connection(plan: ImportPlan) -> SalesforceConnection | None:
+    if plan.connection_id is None:
+        return None
+    return db.session.scalar(select(SalesforceConnection).where(
+        SalesforceConnection.id == plan.connection_id,
+        SalesforceConnection.workspace_id == plan.workspace_id))
+
+
+def plans_for_workspace(workspace) -> list[ImportPlan]:
+    return list(db.session.scalars(select(ImportPlan).where(ImportPlan.workspace_id == workspace.id)
+                                   .order_by(ImportPlan.created_at.desc(), ImportPlan.id.desc())))
+
+
+def create_draft(workspace, connection: SalesforceConnection, user=None, name: str | None = None) -> ImportPlan:
+    """A new draft plan on ``connection`` (which must belong to ``workspace``)."""
+    if connection.workspace_id != workspace.id:
+        raise ValueError("the connection belongs to another workspace")
+    plan = ImportPlan(workspace_id=workspace.id, connection_id=connection.id,
+                      name=(name or f"Salesforce import ({connection.name})")[:200],
+                      status=PLAN_DRAFT, wizard_step="object", mapping={}, filters={},
+                      excluded_record_ids=[], reminder_days=[],
+                      created_by_id=getattr(user, "id", None))
+    db.session.add(plan)
+    db.session.commit()
+    return plan
+
+
+def set_connection(plan: ImportPlan, connection: SalesforceConnection) -> None:
+    """Move a plan to another connection; another org means the object and fields start over."""
+    if connection.workspace_id != plan.workspace_id:
+        raise ValueError("the connection belongs to another workspace")
+    before = snapshot(plan)
+    old = plan_connection(plan)
+    plan.connection_id = connection.id
+    if old is None or old.org_id != connection.org_id:
+        _reset_object(plan)
+    apply_change(plan, before)
+    db.session.commit()
+
+
+def _reset_object(plan: ImportPlan) -> None:
+    plan.object_name = None
+    plan.mapping = {}
+    plan.filters = {}
+    plan.excluded_record_ids = []
+    plan.wizard_step = "object"
+
+
+def save_object(plan: ImportPlan, object_name: str, available: Iterable[str]) -> dict[str, str]:
+    """Choose the object; ``available`` are the API names the catalog offers. A different
+    object resets the mapping, the filters and the preview exclusions."""
+    object_name = (object_name or "").strip()
+    names = {n.lower(): n for n in available}
+    if not object_name:
+        return {"object_name": "Choose the Salesforce object to import from."}
+    if object_name.lower() not in names:
+        return {"object_name": f"{object_name} is not an object this connection can import from."}
+    object_name = names[object_name.lower()]
+    before = snapshot(plan)
+    if plan.object_name != object_name:
+        _reset_object(plan)
+        plan.object_name = object_name
+    mark_reached(plan, "mapping")
+    apply_change(plan, before)
+    db.session.commit()
+    return {}
+
+
+# --- mapping (wizard engineer 1) -------------------------------------------------------------
+
+# Participant fields in the order the mapping step shows them, with the guide's words.
+PARTICIPANT_FIELDS: tuple[tuple[str, str, str], ...] = (
+    ("first_name", "First Name", "Personalises invites and participant records."),
+    ("last_name", "Last Name", "Completes the participant profile."),
+    ("email", "Email", "Used for study invitations and reminders."),
+    ("phone", "Phone", "Used for phone-based studies and AI-moderated telephone interviews."),
+    ("company", "Company", "Useful for B2B segmentation."),
+    ("segment", "Segment", "Supports filters, quotas, analysis groups, and reporting."),
+    ("consent", "Consent Status", "Helps prevent accidental invitation of ineligible contacts."),
+    ("external_id", "External Source ID", "Used for deduplication and update tracking."),
+)
+FALLBACK_FIELDS = ("email", "phone")  # a second choice used when the first is blank
+MAX_ATTRIBUTES = 30
+
+
+def empty_mapping() -> dict:
+    return {"fields": {key: [] for key, _, _ in PARTICIPANT_FIELDS}, "country": [], "attributes": [],
+            "consent_rule": {"path": None, "opted_in": [], "opted_out": [], "opt_out_flags": []}}
+
+
+def mapping_shape_errors(mapping: Mapping[str, Any]) -> dict[str, str]:
+    """What a stored mapping must have, checked without a describe: the record ID and an email
+    or a phone."""
+    fields = (mapping or {}).get("fields") or {}
+    errors = {}
+    if not fields.get("external_id"):
+        errors["external_id"] = "Map the External Source ID (the record ID) so updates find the same participant."
+    if not fields.get("email") and not fields.get("phone"):
+        errors["email"] = "Map an email or a phone field: a participant needs one of them."
+    return errors
+
+
+def suggested_mapping(catalog: FieldCatalog) -> dict:
+    """The stored-shape mapping pre-filled from the describe (FieldCatalog.suggested_mapping)."""
+    mapping = empty_mapping()
+    suggestion = catalog.suggested_mapping()
+    for key, path in suggestion.items():
+        if key == "consent":
+            continue
+        mapping["fields"][key] = [path]
+    phones = catalog.phone_fallbacks()
+    if phones:
+        mapping["fields"]["phone"] = phones[:2]
+    emails = [c.path for c in catalog.compatible_fields("email") if not c.is_parent and c.field.type == "email"]
+    if emails:
+        first = mapping["fields"]["email"][0] if mapping["fields"]["email"] else emails[0]
+        mapping["fields"]["email"] = [first] + [e for e in emails if e != first][:1]
+    consent = suggestion.get("consent")
+    flags = [f.name for f in catalog.object.fields
+             if f.type == "boolean" and not f.custom and f.name in ("HasOptedOutOfEmail", "DoNotCall")]
+    mapping["consent_rule"]["opt_out_flags"] = flags
+    if consent and consent not in STANDARD_CONSENT_CHECKBOXES:
+        mapping["fields"]["consent"] = [consent]
+        mapping["consent_rule"]["path"] = consent
+    for name in ("MailingCountry", "Country", "BillingCountry"):
+        choice = catalog.resolve(name)
+        if choice is not None:
+            mapping["country"] = [choice.path]
+            break
+    return mapping
+
+
+def consent_values(catalog: FieldCatalog, path: str | None) -> list[str]:
+    """The values a consent field can take, from the describe (picklists; true/false for
+    checkboxes). Empty for free text."""
+    choice = catalog.resolve(path) if path else None
+    if choice is None:
+        return []
+    if choice.field.type == "boolean":
+        return ["true", "false"]
+    return [p.value for p in choice.field.picklist_values if p.active] or [p.value for p in choice.field.picklist_values]
+
+
+def opt_out_flag_choices(catalog: FieldCatalog) -> list:
+    """Checkboxes whose true means opted out: the standard ones (HasOptedOutOfEmail, DoNotCall...)
+    and custom checkboxes the describe recognises as consent-like."""
+    return [c for c in catalog.choices
+            if not c.is_parent and c.field.type == "boolean"
+            and (c.field.name in STANDARD_CONSENT_CHECKBOXES or (c.field.custom and c.field.is_consent))]
+
+
+def _clean(value: Any) -> str:
+    return str(value or "").strip()
+
+
+def validate_mapping(data: Mapping[str, Any], catalog: FieldCatalog) -> tuple[dict, dict[str, str]]:
+    """The posted mapping form → (stored-shape mapping, errors).
+
+    ``data`` keys: ``<field>`` and, for email and phone, ``<field>_fallback`` (paths);
+    ``country``; ``attr_name`` / ``attr_path`` (lists, same length); ``consent_in`` /
+    ``consent_out`` (lists of values); ``opt_out_flags`` (list of paths). Lists may also be
+    given as a single string. Every path must come from the describe and fit the field's type.
+    """
+    def as_list(key: str) -> list[str]:
+        value = data.get(key)
+        if value is None:
+            return []
+        if isinstance(value, (list, tuple)):
+            return [_clean(v) for v in value]
+        return [_clean(value)]
+
+    errors: dict[str, str] = {}
+    mapping = empty_mapping()
+    for key, label, _ in PARTICIPANT_FIELDS:
+        compatible = {c.path.lower(): c.path for c in catalog.compatible_fields(key)}
+        chosen = []
+        names = [key] + ([f"{key}_fallback"] if key in FALLBACK_FIELDS else [])
+        for name in names:
+            path = _clean(data.get(name))
+            if not path:
+                continue
+            if path.lower() not in compatible:
+                errors[name] = (f"{path} is not a field of {catalog.object_name}." if catalog.resolve(path) is None
+                                else f"{path} cannot be used as {label}: its type does not fit.")
+                continue
+            if compatible[path.lower()] not in chosen:
+                chosen.append(compatible[path.lower()])
+        if key in FALLBACK_FIELDS and not _clean(data.get(key)) and _clean(data.get(f"{key}_fallback")):
+            errors.setdefault(f"{key}_fallback", "Choose the first field before its fallback.")
+        mapping["fields"][key] = chosen
+
+    country = _clean(data.get("country"))
+    if country:
+        choice = catalog.resolve(country)
+        if choice is None or choice.field.type not in ("string", "picklist"):
+            errors["country"] = f"{country} is not a text or picklist field of {catalog.object_name}."
+        else:
+            mapping["country"] = [choice.path]
+
+    names, paths = as_list("attr_name"), as_list("attr_path")
+    seen: set[str] = set()
+    for i in range(max(len(names), len(paths))):
+        name = names[i] if i < len(names) else ""
+        path = paths[i] if i < len(paths) else ""
+        if not name and not path:
+            continue  # an empty row is just not used
+        if not name:
+            errors[f"attr_name-{i}"] = "Give the attribute a name."
+            continue
+        if len(name) > 100:
+            errors[f"attr_name-{i}"] = "Keep attribute names under 100 characters."
+            continue
+        if name.lower() in seen:
+            errors[f"attr_name-{i}"] = f"“{name}” is used twice."
+            continue
+        choice = catalog.resolve(path) if path else None
+        if choice is None or choice.field.is_compound:
+            errors[f"attr_path-{i}"] = (f"Choose the field for “{name}”." if not path
+                                        else f"{path} is not a field of {catalog.object_name}.")
+            continue
+        seen.add(name.lower())
+        mapping["attributes"].append({"name": name, "path": choice.path})
+    if len(mapping["attributes"]) > MAX_ATTRIBUTES:
+        errors["attributes"] = f"At most {MAX_ATTRIBUTES} custom attributes."
+
+    rule = mapping["consent_rule"]
+    consent_path = mapping["fields"]["consent"][0] if mapping["fields"]["consent"] else None
+    rule["path"] = consent_path
+    if consent_path:
+        offered = consent_values(catalog, consent_path)
+        by_lower = {v.lower(): v for v in offered}
+        opted_in = [v for v in as_list("consent_in") if v]
+        opted_out = [v for v in as_list("consent_out") if v]
+        if offered:
+            unknown = [v for v in opted_in + opted_out if v.lower() not in by_lower]
+            if unknown:
+                errors["consent_in"] = f"{', '.join(unknown)} is not a value of {consent_path}."
+            opted_in = [by_lower[v.lower()] for v in opted_in if v.lower() in by_lower]
+            opted_out = [by_lower[v.lower()] for v in opted_out if v.lower() in by_lower]
+        both = {v.lower() for v in opted_in} & {v.lower() for v in opted_out}
+        if both:
+            errors["consent_out"] = "A value cannot mean both opted in and opted out."
+        if not opted_in and not opted_out:
+            errors["consent_in"] = "Choose which values mean opted in or opted out."
+        rule["opted_in"] = list(dict.fromkeys(opted_in))
+        rule["opted_out"] = list(dict.fromkeys(opted_out))
+    flag_paths = {c.path.lower(): c.path for c in opt_out_flag_choices(catalog)}
+    for flag in as_list("opt_out_flags"):
+        if not flag:
+            continue
+        if flag.lower() not in flag_paths:
+            errors["opt_out_flags"] = f"{flag} is not an opt-out checkbox of {catalog.object_name}."
+        elif flag_paths[flag.lower()] not in rule["opt_out_flags"]:
+            rule["opt_out_flags"].append(flag_paths[flag.lower()])
+
+    for key, message in mapping_shape_errors(mapping).items():
+        errors.setdefault(key, message)
+    return mapping, errors
+
+
+def save_mapping(plan: ImportPlan, data: Mapping[str, Any], catalog: FieldCatalog) -> dict[str, str]:
+    """Validate and store the mapping; nothing is stored when there are errors."""
+    if catalog.object_name != plan.object_name:
+        return {"object_name": "The plan's object changed; choose the mapping again."}
+    mapping, errors = validate_mapping(data, catalog)
+    if errors:
+        return errors
+    before = snapshot(plan)
+    plan.mapping = mapping
+    mark_reached(plan, "filters")
+    apply_change(plan, before)
+    db.session.commit()
+    return {}
+
+
+# --- fingerprints, cursor and consent voiding (shared) ---------------------------------------
+
+def _digest(data: Any) -> str:
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def fingerprint(plan: ImportPlan) -> str:
+    """sha256 of object + mapping + filters: the plan version a cursor belongs to."""
+    return _digest({"object": plan.object_name, "mapping": plan.mapping or {}, "filters": plan.filters or {}})
+
+
+def target_id(plan: ImportPlan) -> int | None:
+    return {"invite_study": plan.target_study_id, "invite_task": plan.target_activity_id,
+            "community": plan.target_community_id}.get(plan.action)
+
+
+def consent_fingerprint(plan: ImportPlan) -> str:
+    """What the consent confirmation was given for: filters, mapping, object, action, target."""
+    return _digest({"plan": fingerprint(plan), "action": plan.action, "target": target_id(plan)})
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    fingerprint: str
+    consent_fingerprint: str
+
+
+def snapshot(plan: ImportPlan) -> Snapshot:
+    return Snapshot(fingerprint(plan), consent_fingerprint(plan))
+
+
+def apply_change(plan: ImportPlan, before: Snapshot) -> None:
+    """After a change: a new plan version starts from no cursor (a full read), and a consent
+    confirmation given for other filters, mapping, action or target is void."""
+    if fingerprint(plan) != before.fingerprint:
+        plan.cursor_at = None
+        plan.cursor_fingerprint = None
+    if plan.consent_confirmed_at is not None and (
+            consent_fingerprint(plan) != before.consent_fingerprint
+            or (plan.consent_fingerprint and plan.consent_fingerprint != consent_fingerprint(plan))):
+        void_consent(plan)
+
+
+def void_consent(plan: ImportPlan) -> None:
+    plan.consent_confirmed_at = None
+    plan.consent_confirmed_by_id = None
+    plan.consent_confirmation_text = None
+    plan.consent_fingerprint = None
+
+
+def consent_confirmed(plan: ImportPlan) -> bool:
+    """The confirmation stands only for the exact filters, mapping, action and target it saw."""
+    return (plan.consent_confirmed_at is not None
+            and plan.consent_fingerprint == consent_fingerprint(plan))
+
+
+# --- the engine's view of a plan (shared) ----------------------------------------------------
+
+def to_filter_group(plan: ImportPlan) -> FilterGroup | None:
+    """The stored filters as ``salesforce.soql`` objects; None when there are none.
+
+    Stored: ``{"op": "AND"|"OR", "items": [row | group, ...]}`` with rows
+    ``{"field", "operator", "value"}`` (docs/architecture.md).
+    """
+    stored = plan.filters or {}
+    if not stored or not stored.get("items"):
+        return None
+    return _group(stored)
+
+
+def _group(node: Mapping[str, Any]) -> FilterGroup:
+    op = str(node.get("op") or "AND").upper()
+    if op not in ("AND", "OR"):
+        raise ValueError(f"unknown filter group operator {op!r}")
+    children = []
+    for item in node.get("items") or ():
+        if "items" in item:
+            children.append(_group(item))
+        else:
+            children.append(FilterRow(item["field"], item["operator"], item.get("value")))
+    return FilterGroup(op, tuple(children))
+
+
+def _paths(value: Any) -> tuple[str, ...]:
+    if not value:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    return tuple(str(v) for v in value if v)
+
+
+def to_spec(plan: ImportPlan, workspace, *, cursor_field: str | None = None,
+            look_back: timedelta | None = None):
+    """The plan as ``sync.plan.Plan`` (what the engine runs).
+
+    ``filters`` in the spec is the canonical JSON of the stored filters (it only has to change
+    when they change); the WHERE clause itself comes from ``to_filter_group`` +
+    ``salesforce.soql.build_where`` with the object's FieldCatalog. ``cursor_field`` defaults
+    to the cached describe's (SystemModstamp, else LastModifiedDate).
+    """
+    from sync.plan import ConsentRule, Mapping as SpecMapping, Plan
+
+    if plan.workspace_id != workspace.id:
+        raise ValueError("the plan belongs to another workspace")
+    connection = plan_connection(plan)
+    if connection is None or not connection.org_id:
+        raise ValueError("the plan has no connected org")
+    if not plan.object_name:
+        raise ValueError("the plan has no object")
+    stored = plan.mapping or {}
+    fields = stored.get("fields") or {}
+    external = _paths(fields.get("external_id"))
+    spec_mapping = SpecMapping(
+        first_name=_paths(fields.get("first_name")),
+        last_name=_paths(fields.get("last_name")),
+        email=_paths(fields.get("email")),
+        phone=_paths(fields.get("phone")),
+        company=_paths(fields.get("company")),
+        country=_paths(stored.get("country")),
+        segments=_paths(fields.get("segment")),
+        attributes=tuple((a["name"], a["path"]) for a in stored.get("attributes") or ()),
+        external_id=external[0] if external else "Id",
+    )
+    rule = stored.get("consent_rule") or {}
+    consent_path = rule.get("path") or (_paths(fields.get("consent")) or (None,))[0]
+    consent = ConsentRule(path=consent_path, opted_in_values=tuple(rule.get("opted_in") or ()),
+                          opted_out_values=tuple(rule.get("opted_out") or ()),
+                          opt_out_flags=tuple(rule.get("opt_out_flags") or ()))
+    if cursor_field is None:
+        from services.catalog import cached_cursor_field
+        cursor_field = cached_cursor_field(connection, plan.object_name) or "SystemModstamp"
+    if look_back is None:
+        look_back = timedelta(seconds=_setting("SYNC_LOOKBACK_SECONDS", 300))
+    target = target_id(plan)
+    confirmation = plan.consent_confirmation_text if consent_confirmed(plan) else None
+    return Plan(
+        org_id=connection.org_id,
+        object_name=plan.object_name,
+        mapping=spec_mapping,
+        consent=consent,
+        action=plan.action or "pool",
+        target_id=str(target) if target is not None and plan.action in INVITE_ACTIONS else None,
+        invite_confirmation=confirmation,
+        filters=json.dumps(plan.filters or {}, sort_keys=True, separators=(",", ":")),
+        excluded_ids=frozenset(plan.excluded_record_ids or ()),
+        default_region=workspace.default_phone_region,
+        leaving_policy=plan.leaving_policy or "keep",
+        cursor_field=cursor_field,
+        look_back=look_back,
+        plan_id=plan.id,
+    )
+
+
+def _setting(name: str, default):
+    try:
+        from flask import current_app
+        return current_app.config.get(name, default)
+    except RuntimeError:  # outside an application context (scripts)
+        return default

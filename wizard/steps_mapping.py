@@ -1,0 +1,149 @@
+"""Step 3: Mapping. Salesforce fields → participant fields, custom attributes and consent.
+
+One form, several buttons (``action``): save (default), add_attribute, remove_attribute:<i>,
+consent_values (re-offer the values of the chosen consent field) and preview (a few records
+read through the mapping). Without JavaScript each is a plain post that re-renders the form
+with what was typed; htmx posts the same form and swaps the panel.
+"""
+from __future__ import annotations
+
+from flask import request
+
+from core.security import requires
+from core.tenancy import current_workspace
+from models import ImportPlan
+from salesforce.errors import SalesforceError
+from services import catalog
+from services import plans as plan_service
+from wizard import bp, load_plan, render_step, step_done
+
+PREVIEW_ROWS = 5
+CONSENT_LABELS = {"opted_in": "Opted in", "opted_out": "Opted out", "unknown": "Missing"}
+
+
+def _values_from_mapping(mapping: dict) -> dict:
+    """The stored mapping as the form's values (select name → path)."""
+    fields = (mapping or {}).get("fields") or {}
+    values: dict = {}
+    for key, _, _ in plan_service.PARTICIPANT_FIELDS:
+        paths = fields.get(key) or []
+        values[key] = paths[0] if paths else ""
+        if key in plan_service.FALLBACK_FIELDS:
+            values[f"{key}_fallback"] = paths[1] if len(paths) > 1 else ""
+    country = (mapping or {}).get("country") or []
+    values["country"] = country[0] if country else ""
+    values["attributes"] = [(a.get("name", ""), a.get("path", "")) for a in (mapping or {}).get("attributes") or []]
+    rule = (mapping or {}).get("consent_rule") or {}
+    values["consent_in"] = list(rule.get("opted_in") or [])
+    values["consent_out"] = list(rule.get("opted_out") or [])
+    values["opt_out_flags"] = list(rule.get("opt_out_flags") or [])
+    return values
+
+
+def _values_from_form(form) -> dict:
+    values: dict = {}
+    for key, _, _ in plan_service.PARTICIPANT_FIELDS:
+        values[key] = form.get(key, "").strip()
+        if key in plan_service.FALLBACK_FIELDS:
+            values[f"{key}_fallback"] = form.get(f"{key}_fallback", "").strip()
+    values["country"] = form.get("country", "").strip()
+    names, paths = form.getlist("attr_name"), form.getlist("attr_path")
+    values["attributes"] = [(names[i].strip() if i < len(names) else "", paths[i].strip() if i < len(paths) else "")
+                            for i in range(max(len(names), len(paths)))]
+    values["consent_in"] = form.getlist("consent_in")
+    values["consent_out"] = form.getlist("consent_out")
+    values["opt_out_flags"] = form.getlist("opt_out_flags")
+    return values
+
+
+def _data(values: dict) -> dict:
+    """Form values → what services.plans.validate_mapping reads."""
+    data = {k: v for k, v in values.items() if k != "attributes"}
+    data["attr_name"] = [n for n, _ in values["attributes"]]
+    data["attr_path"] = [p for _, p in values["attributes"]]
+    return data
+
+
+def _preview(plan: ImportPlan, catalog_, mapping: dict):
+    """A few records read through ``mapping`` (participant field → text, "" for nothing)."""
+    from salesforce.soql import build_query
+    from services import connections
+    from sync.mapping import map_record
+
+    draft = ImportPlan(workspace_id=plan.workspace_id, connection_id=plan.connection_id,
+                       object_name=plan.object_name, mapping=mapping, filters={}, action="pool")
+    spec = plan_service.to_spec(draft, current_workspace(), cursor_field=catalog_.object.cursor_field or "Id")
+    fields = [f for f in spec.select_fields() if catalog_.resolve(f) is not None or f == "Id"]
+    soql = build_query(plan.object_name, fields, order_by=None, limit=PREVIEW_ROWS)
+    connection = plan_service.plan_connection(plan)
+    client = connections.client_for(connection)
+    try:
+        page = next(client.query_pages(soql, batch_size=200))
+    finally:
+        connections.record_usage(connection, client)
+    rows = []
+    for record in page.records:
+        mapped = map_record(spec, record)
+        row = {}
+        for key in ("first_name", "last_name", "email", "phone", "company"):
+            value = getattr(mapped, key, None)
+            row[key] = "" if value is None else str(value)
+        row["segment"] = "; ".join(mapped.segments)
+        row["consent"] = CONSENT_LABELS.get(mapped.consent.value, mapped.consent.value)
+        row["attributes"] = {name: "" if value is None else str(value) for name, value in mapped.attributes}
+        row["record_id"] = mapped.record_id
+        rows.append(row)
+    return rows
+
+
+@bp.route("/wizard/plans/<int:plan_id>/mapping", methods=["GET", "POST"])
+@requires("manage_imports")
+def mapping(plan_id: int):
+    plan = load_plan(plan_id, "mapping")
+    if not isinstance(plan, ImportPlan):
+        return plan
+    connection = plan_service.plan_connection(plan)
+    try:
+        fields = catalog.field_catalog(connection, plan.object_name)
+    except SalesforceError as exc:
+        return render_step(plan, "mapping", "wizard/_step_mapping.html", sf_error=exc.reason, catalog=None,
+                           values=_values_from_mapping(plan.mapping), errors={})
+    errors: dict = {}
+    preview_rows = None
+    preview_error = None
+    if request.method == "POST":
+        values = _values_from_form(request.form)
+        action = request.form.get("action", "save")
+        if action == "add_attribute":
+            values["attributes"].append(("", ""))
+        elif action.startswith("remove_attribute:"):
+            try:
+                del values["attributes"][int(action.split(":", 1)[1])]
+            except (ValueError, IndexError):
+                pass
+        elif action == "preview":
+            mapping_, errors = plan_service.validate_mapping(_data(values), fields)
+            if not errors:
+                try:
+                    preview_rows = _preview(plan, fields, mapping_)
+                except SalesforceError as exc:
+                    preview_error = exc.reason
+        elif action == "save":
+            errors = plan_service.save_mapping(plan, _data(values), fields)
+            if not errors:
+                return step_done(plan, "mapping")
+    else:
+        stored = plan.mapping or {}
+        values = _values_from_mapping(stored if stored.get("fields") else plan_service.suggested_mapping(fields))
+    if not values["attributes"] or any(values["attributes"][-1]):
+        values["attributes"].append(("", ""))  # always one empty row to fill in
+    consent_path = values.get("consent")
+    return render_step(
+        plan, "mapping", "wizard/_step_mapping.html", errors=errors, catalog=fields, values=values,
+        participant_fields=plan_service.PARTICIPANT_FIELDS,
+        choices={key: fields.compatible_fields(key) for key, _, _ in plan_service.PARTICIPANT_FIELDS},
+        country_choices=[c for c in fields.choices if c.field.type in ("string", "picklist")],
+        attribute_choices=[c for c in fields.choices if not c.field.is_compound],
+        consent_options=plan_service.consent_values(fields, consent_path),
+        flag_choices=plan_service.opt_out_flag_choices(fields),
+        preview_rows=preview_rows, preview_error=preview_error, sf_error=None)
