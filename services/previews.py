@@ -43,6 +43,10 @@ log = logging.getLogger(__name__)
 
 PREVIEW_ROWS = 50
 TOTALS_QUEUE = "default"
+TOTAL_KEYS = ("total", "will_import", "already_imported", "invalid_email", "invalid_phone",
+              "no_contact_point", "duplicate_in_set", "duplicate_existing", "consent_missing",
+              "opted_out", "excluded", IMPORTED, UPDATED, UNCHANGED, SKIPPED, "failed",
+              "would_invite")
 STATUS_QUEUED, STATUS_RUNNING, STATUS_DONE, STATUS_FAILED = "queued", "running", "done", "failed"
 
 
@@ -415,6 +419,8 @@ def compute_totals(totals_id: int, *, client=None, spec: Plan | None = None, whe
         counts["total"] = counts.pop("records", 0)
         counts["will_import"] = counts.get(IMPORTED, 0)
         counts["excluded"] = counts.pop(EXCLUDED, 0)
+        for key in TOTAL_KEYS:
+            counts.setdefault(key, 0)
         row.totals = counts
         row.processed = counts["total"]
         row.status = STATUS_DONE
