@@ -513,6 +513,7 @@ def client_for(connection: SalesforceConnection):
     if connections_client_for is not None:
         cfg = current_app.config
         return connections_client_for(connection, retries=int(cfg.get("SALESFORCE_RETRIES", 3)),
+                                      timeout=cfg.get("SALESFORCE_TIMEOUT", (5, 60)),
                                       backoff=tuple(cfg.get("SALESFORCE_BACKOFF", (0.5, 1.0, 2.0))))
     from services.sync_source import client_from_row
     return client_from_row(connection)

@@ -256,4 +256,5 @@ def client_from_row(connection) -> SalesforceClient:
                             api_version=cfg.get("SALESFORCE_API_VERSION", "62.0"), ca_file=ca_file,
                             token_refresher=refresher if refresh_token else None,
                             retries=int(cfg.get("SALESFORCE_RETRIES", 3)),
+                            timeout=cfg.get("SALESFORCE_TIMEOUT", (5, 60)),
                             backoff=tuple(cfg.get("SALESFORCE_BACKOFF", (0.5, 1.0, 2.0))))

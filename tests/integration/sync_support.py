@@ -76,6 +76,9 @@ def make_workspace(name="Research", region="US", tz="Europe/London"):
     workspace = Workspace(name=name, default_phone_region=region, timezone=tz)
     db.session.add(workspace)
     db.session.commit()
+    if region is None:  # the column's default would fill an explicit None in on insert
+        workspace.default_phone_region = None
+        db.session.commit()
     return workspace
 
 
@@ -180,3 +183,28 @@ def start_worker(app, database_url: str, *args: str, **env) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "flask", "worker", "--queues", "sync", *args],
                             cwd=ROOT, env=worker_env(app, database_url, **env), start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def put(server: EmulatorServer, obj: str, fields: dict, record_id: str | None = None) -> str:
+    """Insert a record as a data load would (any Id, any SystemModstamp, no validation)."""
+    return server.state.store.insert("production", obj, fields, record_id=record_id, validate=False)
+
+
+def load_people(server: EmulatorServer, n: int, **extra) -> list[str]:
+    """C13/C16/C17's generated contacts: Test PersonN, pNNNNN@example.org, Consent Granted,
+    SystemModstamp 2024-05-01T00:00:00Z + (n - 1) seconds."""
+    return [put(server, "Contact", {"FirstName": "Test", "LastName": f"Person{n_}",
+                                    "Email": f"p{n_:05d}@example.org", "Consent_Status__c": "Granted",
+                                    "SystemModstamp": stamp(n_ - 1), **extra})
+            for n_ in range(1, n + 1)]
+
+
+def wait_for(predicate, timeout: float = 60.0, interval: float = 0.1):
+    import time
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {predicate}")
