@@ -5,4 +5,6 @@ BLUEPRINTS = [
     "participants.views:bp",
     "research.views:bp",
     "integrations.views:bp",
+    "invite.views:bp",
+    "messages.views:bp",
 ]

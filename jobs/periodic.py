@@ -10,4 +10,5 @@ refuses to start if one does not import.
 
 PERIODIC: list[tuple[str, str, int]] = [
     ("scheduler.heartbeat", "jobs.maintenance:record_heartbeat", 30),
+    ("invitations.tick", "jobs.invitations:tick", 60),
 ]

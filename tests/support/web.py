@@ -49,6 +49,8 @@ ID_ARGS = {
 # URL variables that are not ids of workspace rows: a valid value to use in walks.
 OTHER_ARGS: dict[str, str] = {
     "filename": "css/app.css",
+    "kind": "invitation",  # message kind of the messages blueprint
+    "token": "not-a-signed-token",  # the participant pages' signed link (invite blueprint)
 }
 
 

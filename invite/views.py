@@ -1,0 +1,64 @@
+"""What a participant opens from a message. Every endpoint here is public (``core.security``
+declares the whole ``invite`` blueprint so); the signed token in the URL is the only key, and
+a page shows nothing of the workspace beyond the study or task the person was invited to.
+GET never changes anything (mail scanners open links); answers are POSTed.
+"""
+from __future__ import annotations
+
+from flask import Blueprint, make_response, render_template, request
+
+from core.extensions import db
+from models import Participant
+from models.types import utcnow
+from services import invitations
+
+bp = Blueprint("invite", __name__)
+
+
+def _page(template: str, status: int = 200, **ctx):
+    response = make_response(render_template(template, **ctx), status)
+    response.headers["X-Robots-Tag"] = "noindex, nofollow"
+    response.headers["Referrer-Policy"] = "no-referrer"  # the token is in the URL
+    return response
+
+
+def _invalid():
+    return _page("invite/invalid.html", 404)
+
+
+def _context(invitation):
+    target = invitations.target_of(invitation)
+    participant = db.session.get(Participant, invitation.participant_id)
+    study = target if invitations.target_type_of(target) == "study" else getattr(target, "study", None)
+    return {"invitation": invitation, "target": target, "study": study, "participant": participant,
+            "kind": invitation.target_type, "closed": invitations.target_closed(target, utcnow()),
+            "deadline": invitations.participant_deadline(invitation, target),
+            "evidence": invitations.evidence_view(invitation)}
+
+
+@bp.route("/invite/<token>", methods=["GET", "POST"])
+def respond(token: str):
+    invitation = invitations.invitation_for_token(token)
+    if invitation is None or invitations.target_of(invitation) is None:
+        return _invalid()
+    outcome = None
+    if request.method == "POST":
+        answer = request.form.get("answer")
+        if answer not in ("accept", "decline"):
+            return _page("invite/respond.html", 400, token=token, error="Choose accept or decline.",
+                         **_context(invitation))
+        outcome = invitations.respond(invitation, answer)
+    return _page("invite/respond.html", token=token, outcome=outcome, **_context(invitation))
+
+
+@bp.route("/unsubscribe/<token>", methods=["GET", "POST"])
+def unsubscribe(token: str):
+    found = invitations.unsubscribe_subject(token)
+    if found is None:
+        return _invalid()
+    participant, invitation = found
+    done = False
+    if request.method == "POST":
+        invitations.unsubscribe(participant, invitation)
+        done = True
+    return _page("invite/unsubscribe.html", token=token, done=done, participant=participant)
