@@ -185,3 +185,7 @@ def staged(plan_id: int):
 
 
 plans  # noqa: B018
+
+# "Add participants" from Salesforce lives in the wizard blueprint too; loading it here registers
+# its routes and its tab in research.sources.
+import wizard.add_from_salesforce  # noqa: E402,F401
