@@ -7,4 +7,5 @@ BLUEPRINTS = [
     "integrations.views:bp",
     "invite.views:bp",
     "messages.views:bp",
+    "operations.views:bp",
 ]

@@ -11,4 +11,7 @@ refuses to start if one does not import.
 PERIODIC: list[tuple[str, str, int]] = [
     ("scheduler.heartbeat", "jobs.maintenance:record_heartbeat", 30),
     ("invitations.tick", "jobs.invitations:tick", 60),
+    ("operations.incident_sweep", "jobs.operations:enqueue_incident_sweep", 60),
+    ("operations.token_checks", "jobs.operations:enqueue_token_checks", 900),
+    ("operations.outcome_purge", "jobs.operations:enqueue_outcome_purge", 3600),
 ]

@@ -1,0 +1,1 @@
+"""Operations: connection status, plans, runs with live logs, the lookup and incidents."""
