@@ -76,13 +76,15 @@ def _row(form, n: int) -> FilterRowState:
     if operator in NO_VALUE_OPERATORS:
         return FilterRowState(field, operator, None)
     chosen = [v for v in form.getlist(f"rows-{n}-values") if v != ""]
+    # Text is kept exactly as typed (leading and trailing spaces are part of a value: case C05);
+    # escaping, not trimming, is what makes it safe.
     text = form.get(f"rows-{n}-value")
-    text = text.strip() if isinstance(text, str) else ""
+    text = text if isinstance(text, str) else ""
     if operator in MULTI_VALUE_OPERATORS:
         if chosen:
             value = chosen
         elif operator == "in_campaign":
-            value = text
+            value = text.strip()
         else:
             value = [v.strip() for v in text.split(",") if v.strip()]
         return FilterRowState(field, operator, value)

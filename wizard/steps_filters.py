@@ -24,10 +24,12 @@ from wizard.forms_filters import apply_action, parse_action, parse_filter_form
 PARTIALS = {"filter-count": "wizard/_filters_count.html"}
 
 
-def _context(plan: ImportPlan, state: plan_steps.FilterState, *, count: bool = True) -> dict:
-    """The describe-driven choices and, when every row is valid, the SOQL and the live count."""
+def _context(plan: ImportPlan, state: plan_steps.FilterState, *, count: bool = True,
+             campaigns: bool = True) -> dict:
+    """The describe-driven choices and, when every row is valid, the SOQL and the live count.
+    ``campaigns=False`` sends no Campaign query (a re-render of wrong rows sends nothing)."""
     try:
-        ctx = plan_steps.filter_context(plan, current_workspace())
+        ctx = plan_steps.filter_context(plan, current_workspace(), with_campaigns=campaigns)
     except plan_steps.StepError as exc:
         return {"state": state, "load_error": next(iter(exc.errors.values())), "fields": [], "result": None}
     result = plan_steps.filter_result(ctx, state, count=count)
@@ -56,7 +58,7 @@ def filters(plan_id: int):
             state.groups[0].rows.append(plan_steps.FilterRowState())
         return render_step(plan, "filters", "wizard/_filters.html", partials=PARTIALS, **_context(plan, state))
     try:
-        ctx = plan_steps.filter_context(plan, current_workspace())
+        ctx = plan_steps.filter_context(plan, current_workspace(), with_campaigns=False)
         check = plan_steps.save_filters(plan, state, ctx.catalog)
     except plan_steps.StepError as exc:
         return render_step(plan, "filters", "wizard/_filters.html", errors=exc.errors, partials=PARTIALS,
@@ -66,7 +68,7 @@ def filters(plan_id: int):
     errors = {f"rows-{i}": message for i, message in check.errors.items()}
     # No SOQL and no count while a row is wrong.
     return render_step(plan, "filters", "wizard/_filters.html", errors=errors, partials=PARTIALS,
-                       **_context(plan, state, count=False))
+                       **_context(plan, state, count=False, campaigns=False))
 
 
 @bp.post("/wizard/plans/<int:plan_id>/filters/count")
@@ -77,7 +79,7 @@ def filters_count(plan_id: int):
     if not isinstance(plan, ImportPlan):
         return plan
     state = parse_filter_form(request.form)
-    context = _context(plan, state)
+    context = _context(plan, state, campaigns=not is_htmx())
     if is_htmx():
         return render("wizard/_filters_count.html", "wizard/_filters_count.html", plan=plan, **context)
     return render_step(plan, "filters", "wizard/_filters.html", partials=PARTIALS, **context)
