@@ -6,7 +6,7 @@ callback, reconnect, disconnect) belongs to the connection engineer's views.
 """
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, current_app, url_for
 from sqlalchemy import func
 
 from core.extensions import db
@@ -37,6 +37,13 @@ def _salesforce_summary() -> dict:
     return {"status": status, "label": label, "total": total}
 
 
+def connect_url() -> str:
+    """Where Connect goes: the connect flow's page when it is installed, else this blueprint's form."""
+    if "wizard.connect" in current_app.view_functions:
+        return url_for("wizard.connect")
+    return url_for("integrations.salesforce_connect")
+
+
 @bp.get("/")
 @login_required
 def catalogue():
@@ -47,18 +54,20 @@ def catalogue():
                        "and keep them synced for invitations, tasks and communities.",
         **_salesforce_summary(),
     }]
-    return render("integrations/catalogue.html", integrations=integrations)
+    return render("integrations/catalogue.html", integrations=integrations, connect_url=connect_url())
 
 
 @bp.get("/salesforce")
 @login_required
 def salesforce():
     connections = db.session.scalars(scoped(SalesforceConnection).order_by(SalesforceConnection.name)).all()
-    return render("integrations/salesforce.html", connections=connections, summary=_salesforce_summary())
+    return render("integrations/salesforce.html", connections=connections, summary=_salesforce_summary(),
+                  connect_url=connect_url())
 
 
 @bp.get("/salesforce/connect")
 @requires("manage_integrations")
 def salesforce_connect():
-    """The Connect form. Its POST (to this same URL) starts OAuth: added by the connect flow."""
+    """The Connect form, for when the connect flow (``wizard.connect``, which also handles the
+    POST and the OAuth callback) is not installed; Connect buttons link there when it is."""
     return render("integrations/salesforce_connect.html", form=ConnectForm())

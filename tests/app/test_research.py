@@ -129,12 +129,12 @@ def test_the_source_selector_lists_the_pool_and_takes_more_sources(app):
 
     world = make_world("Alpha")
     client, _ = _client(app, world)
-    extra = sources.AddSource("salesforce", "Salesforce",
-                              lambda kind, target: url_for("research.studies") + f"?from=salesforce&{kind}={target.id}")
+    extra = sources.AddSource("test-source", "Test source",
+                              lambda kind, target: url_for("research.studies") + f"?from=test&{kind}={target.id}")
     sources.register_source(extra)
     try:
         html = client.get(f"/studies/{world['ids']['study']}/add-participants").get_data(as_text=True)
         assert 'aria-current="page">Participant pool</a>' in html
-        assert f"?from=salesforce&amp;study={world['ids']['study']}" in html and ">Salesforce</a>" in html
+        assert f"?from=test&amp;study={world['ids']['study']}" in html and ">Test source</a>" in html
     finally:
         sources.SOURCES.remove(extra)
