@@ -74,6 +74,21 @@ def main():
                   f"p95 {page_times[int(len(page_times) * 0.95)] * 1000:.1f} ms")
         print(f"served {total:,} records in {elapsed:.2f} s = {total / elapsed:,.0f} records/s "
               f"(simple-salesforce query + query_more over HTTPS)")
+        # one page as the server serves it: raw HTTPS, no client-side JSON parsing
+        raw = server.http_session()
+        raw.headers.update({"Authorization": "Bearer " + server.token_for()["access_token"], **headers})
+        first = raw.get(server.url + "/services/data/v62.0/query", params={"q": soql}).json()
+        url = first["nextRecordsUrl"]
+        loc, _, _ = url.rpartition("-")
+        samples = []
+        for k in range(1, min(20, args.records // args.batch)):
+            t1 = time.perf_counter()
+            r = raw.get(server.url + f"{loc}-{k * args.batch}")
+            r.content
+            samples.append(time.perf_counter() - t1)
+        samples.sort()
+        print(f"one page of {args.batch} over raw HTTPS (server + TLS, no client parsing): "
+              f"median {samples[len(samples) // 2] * 1000:.1f} ms, max {samples[-1] * 1000:.1f} ms")
         print(f"max RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB; "
               f"store {os.path.getsize(server.state.store.path) / 1e6:.0f} MB (+WAL)")
 

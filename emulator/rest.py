@@ -21,6 +21,7 @@ DEFAULT_BATCH = 2000
 _VERSION_RE = re.compile(r"^v(\d+)\.0$")
 _LOCATOR_RE = re.compile(r"^(0r8[0-9A-Za-z]{15})-(\d+)$")
 JSON_CT = "application/json;charset=UTF-8"
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 def st() -> EmulatorState:
@@ -55,7 +56,7 @@ def versions() -> list[dict]:
 
 
 def json_response(body, status=200, headers=None) -> Response:
-    return Response(json.dumps(body), status=status, headers=headers or {}, content_type=JSON_CT)
+    return Response(_dumps(body), status=status, headers=headers or {}, content_type=JSON_CT)
 
 
 @bp.route("/services/data", methods=["GET"])
@@ -231,9 +232,7 @@ def record(sess, view, version, d, raw_id) -> Response:
     name = d["name"]
     rid = idlib.normalize(raw_id)
     if rid is None or view.object_for_id(rid) != name:
-        raise ApiError(404, "NOT_FOUND", "Provided external ID field does not exist or is not accessible: " + raw_id
-                       if rid is None and raw_id[:1].isalpha() and "__c" in raw_id else
-                       "The requested resource does not exist")
+        raise NOT_FOUND()
     store = st().store
     if request.method == "PATCH":
         values = _body()
@@ -333,7 +332,7 @@ def render_page(sess, version, res, ids, start: int, cursor) -> Response:
         body["done"] = False
         body.pop("nextRecordsUrl", None)
     body["records"] = res.render(chunk)
-    text = json.dumps(body)
+    text = _dumps(body)
     if "truncate_page" in kinds:
         text = text[: max(1, len(text) // 2)]
     return Response(text, 200, content_type=JSON_CT)
