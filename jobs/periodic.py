@@ -10,6 +10,9 @@ refuses to start if one does not import.
 
 PERIODIC: list[tuple[str, str, int]] = [
     ("scheduler.heartbeat", "jobs.maintenance:record_heartbeat", 30),
+    ("sync.enqueue_due_plans", "jobs.sync:enqueue_due_plans", 30),
+    ("sync.sweep_lost_runs", "jobs.sync:sweep_lost_runs", 30),
+    ("sync.enqueue_reconciliations", "jobs.sync:enqueue_reconciliations", 3600),
     ("invitations.tick", "jobs.invitations:tick", 60),
     ("operations.incident_sweep", "jobs.operations:enqueue_incident_sweep", 60),
     ("operations.token_checks", "jobs.operations:enqueue_token_checks", 900),
