@@ -851,19 +851,33 @@ def evidence_view(invitation: Invitation) -> EvidenceView:
         if isinstance(item, (list, tuple)) and len(item) == 2:
             view.values_seen.append((str(item[0]), _display(item[1])))
     if not view.values_seen and "value_seen" in raw:
-        view.values_seen.append((str(raw.get("field") or "Consent"), _display(raw["value_seen"])))
+        # The sync sink's shape: {"value_seen": {field: value}}; older rows: one value and "field".
+        value_seen = raw["value_seen"]
+        if isinstance(value_seen, dict):
+            view.values_seen = [(str(k), _display(v)) for k, v in value_seen.items()]
+        else:
+            view.values_seen.append((str(raw.get("field") or "Consent"), _display(value_seen)))
     source = raw.get("source") if isinstance(raw.get("source"), dict) else {}
     view.source_system = source.get("system") or raw.get("source_system") or "salesforce"
     view.source_object = source.get("object") or raw.get("object_name") or raw.get("object")
     view.source_record_id = source.get("record_id") or raw.get("record_id")
     view.source_org_id = source.get("org_id") or raw.get("org_id")
+    if not view.source_record_id and isinstance(raw.get("source_record"), str):
+        # "Contact 003..." (sync.mapping.SourceRef as text)
+        object_name, _, record_id = raw["source_record"].strip().rpartition(" ")
+        view.source_object = view.source_object or object_name or None
+        view.source_record_id = record_id or None
     confirmation = raw.get("confirmation")
     if isinstance(confirmation, str):
         confirmation = {"text": confirmation}
     confirmation = confirmation if isinstance(confirmation, dict) else {}
-    view.confirmation_text = confirmation.get("text")
-    view.confirmed_by = confirmation.get("confirmed_by")
-    view.confirmed_at = _as_datetime(confirmation.get("confirmed_at"))
+    view.confirmation_text = confirmation.get("text") or raw.get("confirmation_text")
+    confirmed_by = confirmation.get("confirmed_by") or raw.get("confirmed_by")
+    if isinstance(confirmed_by, int) and not isinstance(confirmed_by, bool):
+        user = db.session.get(User, confirmed_by)  # the sink records the confirming user's id
+        confirmed_by = user.name if user else None
+    view.confirmed_by = confirmed_by if isinstance(confirmed_by, str) else None
+    view.confirmed_at = _as_datetime(confirmation.get("confirmed_at") or raw.get("confirmed_at"))
     plan = db.session.get(ImportPlan, invitation.plan_id) if invitation.plan_id else None
     if plan is not None:
         view.plan_name = raw.get("plan_name") or plan.name

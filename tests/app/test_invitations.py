@@ -470,6 +470,20 @@ def test_evidence_view_reads_the_record_and_the_confirmation(world):
     assert (view.confirmed_by, view.confirmation_text[:9]) == ("Grace Hopper", "I confirm")
 
 
+def test_evidence_view_reads_the_sync_sinks_shape(world):
+    """As services.sync_sink writes it: value_seen as a mapping, the record as text, the user id."""
+    row = invitations.new_invitation(world["study"], world["people"][2], plan=world["plan"], consent_evidence={
+        "consent": "opted_in", "value_seen": {"Consent_Status__c": "Opted In", "HasOptedOutOfEmail": False},
+        "source_record": "Contact 003000000000009AAA", "confirmation_text": "Yes, they agreed.",
+        "confirmed_by": world["grace"].id, "confirmed_at": "2031-03-01T09:00:00+00:00"})
+    db.session.commit()
+    view = invitations.evidence_view(row)
+    assert view.values_seen == [("Consent_Status__c", "Opted In"), ("HasOptedOutOfEmail", "false")]
+    assert (view.source_object, view.source_record_id) == ("Contact", "003000000000009AAA")
+    assert (view.confirmation_text, view.confirmed_by, view.confirmed_at) == (
+        "Yes, they agreed.", "Grace Hopper", datetime(2031, 3, 1, 9, 0, tzinfo=timezone.utc))
+
+
 def test_the_invitation_page_shows_status_error_and_evidence_to_the_team(world, app):
     from tests.support.web import sign_in
 

@@ -1,0 +1,247 @@
+"""Invitation jobs on the real Redis and RQ workers: sending through a real SMTP server, retries
+ending in a visible failure, the periodic tick and its reminders claimed once, and invitations
+created by a real sync against the emulator (an unsubscribed person is never invited again)."""
+from __future__ import annotations
+
+import re
+import threading
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from rq import Queue
+from rq.job import Job
+from sqlalchemy import func, select
+
+from core.extensions import db
+from models import (ImportPlan, Invitation, OutboxMessage, Participant, Study, StudyParticipant, SuppressionEntry,
+                    SyncRun, User)
+from services import invitations, plans, runs
+from tests.integration.sync_support import (drain, make_connection, make_plan, make_workspace, org, outcomes, put,
+                                            rconn, stamp)
+
+pytestmark = [pytest.mark.redis]
+__all__ = ["org", "rconn"]
+
+LINK = re.compile(r"http://localhost(/invite/[A-Za-z0-9_.\-]+)")
+UNSUB = re.compile(r"http://localhost(/unsubscribe/[A-Za-z0-9_.\-]+)")
+INVITE_MAPPING = {
+    "fields": {"first_name": ["FirstName"], "last_name": ["LastName"], "email": ["Email"], "external_id": ["Id"]},
+    "consent_rule": {"path": "Consent_Status__c", "opted_in": ["Granted"], "opted_out": ["Withdrawn"],
+                     "opt_out_flags": ["HasOptedOutOfEmail"]},
+}
+
+
+def fresh(model, id_):
+    """The row as the workers left it (ends this session's transaction: no stale snapshot)."""
+    db.session.commit()
+    db.session.expire_all()
+    return db.session.get(model, id_)
+
+
+@pytest.fixture
+def smtp(app, smtp_server, monkeypatch):
+    monkeypatch.setitem(app.config, "MAIL_SMTP_HOST", smtp_server.host)
+    monkeypatch.setitem(app.config, "MAIL_SMTP_PORT", smtp_server.port)
+    monkeypatch.setitem(app.config, "INVITATION_RETRY_INTERVALS", [0, 0, 0])
+    return smtp_server
+
+
+def _people_and_study(n=2, reminder_days=(3, 7)):
+    workspace = make_workspace()
+    study = Study(workspace_id=workspace.id, name="Checkout study", status="open")
+    db.session.add(study)
+    db.session.flush()
+    plan = ImportPlan(workspace_id=workspace.id, name="Direct", action="invite_study", target_study_id=study.id,
+                      reminder_days=list(reminder_days))
+    people = [Participant(workspace_id=workspace.id, first_name=f"P{i}", email=f"p{i}@example.org",
+                          email_key=f"p{i}@example.org", consent_status="opted_in") for i in range(n)]
+    db.session.add_all([plan, *people])
+    db.session.commit()
+    rows = [invitations.new_invitation(study, p, plan=plan, consent_evidence={"consent": "opted_in"}) for p in people]
+    db.session.commit()
+    return workspace, study, plan, rows
+
+
+def test_enqueue_send_runs_through_a_worker_to_a_real_smtp_server_once(app, rconn, smtp):
+    _, _, _, (first, second) = _people_and_study()
+    assert invitations.enqueue_send([first.id, second.id, first.id]) == 2
+    assert invitations.enqueue_send([first.id]) == 0  # already queued: not twice
+    assert Queue("mail", connection=rconn).count == 2
+    drain(app, rconn, ("mail",))
+    assert sorted(e.rcpt_tos[0] for e in smtp.envelopes) == ["p0@example.org", "p1@example.org"]
+    assert {fresh(Invitation, i.id).status for i in (first, second)} == {"sent"}
+    assert Job.fetch(invitations.send_job_id(first.id), connection=rconn).return_value() == "sent"
+    # Queued again after it finished: the job finds it sent and sends nothing.
+    assert invitations.enqueue_send([first.id]) == 1
+    drain(app, rconn, ("mail",))
+    assert len(smtp.messages) == 2
+
+
+def test_retries_end_in_a_failed_invitation_with_the_error(app, rconn, smtp):
+    _, _, _, (bad, good) = _people_and_study()
+    smtp.reject_recipients.add("p0@example.org")
+    invitations.enqueue_send([bad.id, good.id])
+    drain(app, rconn, ("mail",))
+    bad = fresh(Invitation, bad.id)
+    assert (bad.status, bad.send_attempts) == ("failed", 4)  # the first attempt and 3 retries
+    assert "550" in bad.last_error and "no such user" in bad.last_error
+    assert db.session.scalar(select(func.count()).select_from(OutboxMessage)
+                             .where(OutboxMessage.invitation_id == bad.id)) == 1  # retried, never duplicated
+    job = Job.fetch(invitations.send_job_id(bad.id), connection=rconn)
+    assert job.get_status() == "failed"
+    assert fresh(Invitation, good.id).status == "sent"
+
+
+def test_the_tick_is_registered_and_claims_each_reminder_once_across_schedulers(app, rconn, smtp):
+    from jobs.scheduler import load_tasks
+
+    assert "invitations.tick" in {t.name for t in load_tasks()}
+    _, _, _, (inv, _) = _people_and_study()
+    invitations.send(inv.id)
+    row = fresh(Invitation, inv.id)
+    row.sent_at = datetime.now(timezone.utc) - timedelta(days=3, minutes=1)
+    row.next_reminder_at = row.sent_at + timedelta(days=3)
+    db.session.commit()
+
+    results, barrier = [], threading.Barrier(4)
+
+    def scheduler():
+        with app.app_context():
+            barrier.wait()
+            results.append(invitations.tick().reminders)
+            db.session.remove()
+
+    threads = [threading.Thread(target=scheduler) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(len(r) for r in results) == [0, 0, 0, 1]
+    drain(app, rconn, ("mail",))
+    reminder_job = Job.fetch(invitations.reminder_job_id(inv.id, 1), connection=rconn)
+    assert (reminder_job.get_status(), reminder_job.return_value()) == ("finished", "sent")
+    assert [m["Subject"] for m in smtp.messages] == ["You're invited: Checkout study",
+                                                     "Reminder: you're invited to Checkout study"]
+    row = fresh(Invitation, inv.id)
+    assert (row.reminders_sent, row.next_reminder_at) == (1, row.sent_at + timedelta(days=7))
+    from jobs.invitations import tick
+    assert tick() == {"expired": 0, "reminders": 0, "stopped": 0, "sends": 0}
+
+
+def test_the_tick_sends_what_the_daily_cap_held_back(app, rconn, smtp):
+    workspace, _, _, (first, second) = _people_and_study()
+    workspace.daily_invite_cap = 1
+    db.session.commit()
+    invitations.enqueue_send([first.id, second.id])
+    drain(app, rconn, ("mail",))
+    assert len(smtp.messages) == 1
+    held = next(i for i in (fresh(Invitation, first.id), fresh(Invitation, second.id)) if i.status == "pending")
+    assert held.last_error.startswith("Waiting: the workspace's daily limit of 1")
+    held.created_at = held.created_at - timedelta(minutes=5)
+    db.session.commit()
+    assert invitations.tick().sends == []  # still today
+    # As if the first message had gone out yesterday: today has room again.
+    for message in db.session.scalars(select(OutboxMessage)):
+        message.created_at = message.created_at - timedelta(days=1)
+    db.session.commit()
+    assert invitations.tick().sends == [held.id]
+    drain(app, rconn, ("mail",))
+    assert len(smtp.messages) == 2 and fresh(Invitation, held.id).status == "sent"
+
+
+# --- invitations made by a real sync ---------------------------------------------------------------------
+
+def _invite_plan(workspace, connection, study, researcher):
+    plan = make_plan(workspace, connection, mapping=INVITE_MAPPING, action="invite_study",
+                     target_study_id=study.id, reminder_days=[3, 7], created_by_id=researcher.id)
+    plan.consent_confirmed_at = datetime.now(timezone.utc)
+    plan.consent_confirmed_by_id = researcher.id
+    plan.consent_confirmation_text = "I confirm these contacts can be invited to research."
+    plan.consent_fingerprint = plans.consent_fingerprint(plan)
+    db.session.commit()
+    return plan
+
+
+def sync_world(app, org):
+    workspace = make_workspace(name="Acme Research")
+    researcher = User(email="ada@acme.example", name="Ada Lovelace", password_hash="x")
+    study = Study(workspace_id=workspace.id, name="Checkout study", description="Paying online.", status="open")
+    db.session.add_all([researcher, study])
+    db.session.commit()
+    connection = make_connection(org, workspace)
+    plan = _invite_plan(workspace, connection, study, researcher)
+    return workspace, researcher, study, connection, plan
+
+
+def test_a_synced_invitation_is_mailed_accepted_and_an_unsubscriber_is_never_invited_again(app, rconn, org, smtp,
+                                                                                           client):
+    workspace, researcher, study, connection, plan = sync_world(app, org)
+    put(org, "Contact", {"FirstName": "Ann", "LastName": "Accepts", "Email": "ann@example.org",
+                         "Consent_Status__c": "Granted", "SystemModstamp": stamp(1)})
+    put(org, "Contact", {"FirstName": "Uma", "LastName": "Unsubscribes", "Email": "uma@example.org",
+                         "Consent_Status__c": "Granted", "SystemModstamp": stamp(2)})
+    put(org, "Contact", {"FirstName": "Nell", "LastName": "NoConsent", "Email": "nell@example.org",
+                         "Consent_Status__c": "Withdrawn", "SystemModstamp": stamp(3)})
+    run = runs.request_run(plan)
+    drain(app, rconn, ("sync",))
+    run = fresh(SyncRun, run.id)
+    assert (run.status, run.imported, run.skipped, run.invited) == ("succeeded", 2, 1, 2)  # Nell opted out
+    drain(app, rconn, ("mail",))
+    by_rcpt = {e.rcpt_tos[0]: m for e, m in zip(smtp.envelopes, smtp.messages)}
+    assert sorted(by_rcpt) == ["ann@example.org", "uma@example.org"]
+    ann_text = by_rcpt["ann@example.org"].get_body(("plain",)).get_content().replace("\r\n", "\n")
+    assert ann_text.startswith("Hi Ann,\n\nAda Lovelace would like to invite you to take part in a research study, "
+                               "Checkout study.")
+    ann_inv = db.session.scalar(select(Invitation).join(Participant).where(Participant.email_key == "ann@example.org"))
+    assert ann_inv.run_id == run.id and ann_inv.status == "sent"
+    evidence = invitations.evidence_view(ann_inv)
+    assert ("Consent_Status__c", "Granted") in evidence.values_seen
+    assert evidence.confirmed_by == "Ada Lovelace" and evidence.source_object == "Contact"
+
+    # Ann accepts from her message.
+    link = LINK.search(ann_text).group(1)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get(link).get_data(as_text=True)).group(1)
+    assert 'id="accepted"' in client.post(link, data={"answer": "accept", "csrf_token": token}).get_data(as_text=True)
+    assert fresh(Invitation, ann_inv.id).status == "accepted"
+    assert ann_inv.participant_id in db.session.scalars(select(StudyParticipant.participant_id)
+                                                        .where(StudyParticipant.study_id == study.id)).all()
+
+    # Uma unsubscribes from hers.
+    uma_text = by_rcpt["uma@example.org"].get_body(("plain",)).get_content()
+    unsub = UNSUB.search(uma_text).group(1)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get(unsub).get_data(as_text=True)).group(1)
+    client.post(unsub, data={"csrf_token": token})
+    assert db.session.scalar(select(SuppressionEntry.source).where(SuppressionEntry.email_key == "uma@example.org")) \
+        == "unsubscribe"
+
+    # A second study, invited by the next sync of a plan that still reads Uma as "Granted".
+    second_study = Study(workspace_id=workspace.id, name="Returns study", status="open")
+    db.session.add(second_study)
+    db.session.commit()
+    before = plans.snapshot(plan)
+    plan.target_study_id = second_study.id
+    plans.apply_change(plan, before)
+    plan.consent_confirmed_at = datetime.now(timezone.utc)
+    plan.consent_confirmed_by_id = researcher.id
+    plan.consent_confirmation_text = "Confirmed again for the returns study."
+    plan.consent_fingerprint = plans.consent_fingerprint(plan)
+    db.session.commit()
+    # The next sync reads Uma again (a second Salesforce record of hers, consent "Granted") and Bea.
+    put(org, "Contact", {"FirstName": "Uma", "LastName": "Unsubscribes", "Email": "UMA@example.org",
+                         "Consent_Status__c": "Granted", "SystemModstamp": stamp(10)})
+    put(org, "Contact", {"FirstName": "Bea", "LastName": "New", "Email": "bea@example.org",
+                         "Consent_Status__c": "Granted", "SystemModstamp": stamp(11)})
+    second = runs.request_run(plan)
+    drain(app, rconn, ("sync",))
+    second = fresh(SyncRun, second.id)
+    assert (second.status, second.reason, second.invited) == ("succeeded", None, 2)
+    reasons = {(o.email_key, o.reason) for o in outcomes(second.id) if o.email_key == "uma@example.org"}
+    assert ("uma@example.org", "Not invited: the email is suppressed") in reasons
+    drain(app, rconn, ("mail",))
+    invited_second = db.session.scalars(select(Participant.email_key).join(Invitation).where(
+        Invitation.study_id == second_study.id).order_by(Participant.email_key)).all()
+    assert invited_second == ["ann@example.org", "bea@example.org"]
+    assert sorted(e.rcpt_tos[0] for e in smtp.envelopes[2:]) == ["ann@example.org", "bea@example.org"]
+    uma = db.session.scalar(select(Participant).where(Participant.email_key == "uma@example.org"))
+    assert db.session.scalars(select(Invitation.status).where(Invitation.participant_id == uma.id)).all() == [
+        "withdrawn"]
