@@ -128,6 +128,7 @@ def sweep() -> dict:
     between changing the state and calling the hook). Idempotent, so running it after the hooks
     costs nothing but queries.
     """
+    db.session.expire_all()  # read the state as it is now, not as this session last saw it
     since = utcnow() - SWEEP_LOOKBACK
     # One run per plan is enough: the latest finished run decides.
     latest_ids = db.session.scalars(select(func.max(SyncRun.id)).where(
