@@ -433,8 +433,14 @@ def test_a_failed_send_is_retried_with_the_same_message_and_finally_marked_faile
     assert len(outbox(inv.id)) == 1 and outbox(inv.id)[0].status == "failed"
     ok = invite(world, 1)
     invitations.send(ok.id, now=T0)
-    assert [(i.id, p.email) for i, p in invitations.failures_for_run(world["run"].id)] == [
-        (inv.id, "p0@people.example")]
+    failures = invitations.failures_for_run(world["run"].id)
+    assert [(i.id, p.email) for i, p in failures] == [(inv.id, "p0@people.example")]
+    # The fragment the run page includes.
+    from flask import render_template
+    with app.test_request_context():
+        html = render_template("invite/_run_failures.html", failures=failures)
+    assert "Invitations that could not be sent (1)" in html
+    assert f'<a href="/invitations/{inv.id}">Zoë Ng</a>' in html and "(550, b&#39;5.1.1 no such user&#39;)" in html
 
 
 def test_without_a_public_address_the_failure_says_so(world, app, monkeypatch):
