@@ -39,8 +39,12 @@ def _operations_globals():
         """Edit opens the wizard at its first step; the stepper reaches every other."""
         return url_for("wizard.connect_step", plan_id=plan.id)
 
+    def consent_evidence_view(invitation):
+        from services.invitations import evidence_view
+        return evidence_view(invitation)
+
     return {"banner_incidents": banner_incidents, "outcome_labels": ops.OUTCOME_LABELS,
-            "plan_edit_url": plan_edit_url}
+            "plan_edit_url": plan_edit_url, "consent_evidence_view": consent_evidence_view}
 
 
 def _int_arg(name: str) -> int | None:
