@@ -17,12 +17,12 @@ from datetime import datetime, timedelta
 from typing import Iterator
 
 from flask import current_app
-from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy import delete, func, or_, select
 
 from core.extensions import db
 from models import (ImportPlan, Participant, ParticipantSource, RunOutcome, SalesforceConnection, SyncRun,
                     Workspace)
-from models.integrations import CONNECTION_CONNECTED, CONNECTION_NEEDS_RECONNECT
+from models.integrations import CONNECTION_CONNECTED
 from models.plans import PLAN_ACTIVE, PLAN_DRAFT, PLAN_HELD, PLAN_PAUSED
 from models.runs import RUN_ACTIVE, RUN_SUCCEEDED
 from models.types import utcnow

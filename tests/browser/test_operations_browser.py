@@ -12,7 +12,6 @@ from datetime import timedelta
 
 import pytest
 from playwright.sync_api import expect
-from sqlalchemy import select
 
 from core.extensions import db
 from models import ImportPlan, RunOutcome, SalesforceConnection, SyncRun
