@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import socket
 import threading
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from flask import current_app
@@ -36,7 +36,7 @@ from sqlalchemy import func, select, update
 from core.extensions import db
 from core.queues import enqueue, redis_connection, run_lock
 from models import (ImportPlan, Incident, RunOutcome, SalesforceConnection, SyncRun, Workspace)
-from models.integrations import CONNECTION_CONNECTED, CONNECTION_NEEDS_RECONNECT
+from models.integrations import CONNECTION_NEEDS_RECONNECT
 from models.plans import PLAN_ACTIVE, PLAN_HELD
 from models.runs import (RUN_ACTIVE, RUN_FAILED, RUN_INTERRUPTED, RUN_PARTIAL, RUN_QUEUED,
                          RUN_RUNNING, RUN_SKIPPED, RUN_SUCCEEDED)
@@ -152,14 +152,6 @@ def execute(run_id: int, *, job_id: str | None = None) -> SyncRun:
         if heartbeat is not None:
             heartbeat.stop()
         lock.release()
-
-
-@dataclass
-class _Context:
-    run: SyncRun
-    plan: ImportPlan
-    workspace: Workspace
-    connection: SalesforceConnection | None
 
 
 def _execute(run_id: int) -> SyncRun:
@@ -449,13 +441,12 @@ class _Heartbeat(threading.Thread):
 def _worker_name() -> str:
     try:
         from rq import get_current_job
-        from rq.worker import Worker  # noqa: F401
         job = get_current_job()
         if job is not None and job.worker_name:
             return job.worker_name
     except Exception:
         pass
-    return f"{socket.gethostname()}:{__import__('os').getpid()}"
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def _current_job_id() -> str | None:

@@ -15,7 +15,7 @@ from sync.errors import SinkConflict
 from sync.fakes import ListLog, PagedSource, generated_contacts
 from sync.mapping import SourceRef
 from sync.plan import Action, Consent, ConsentRule, LeavingPolicy, Plan
-from sync.sink import (Departure, InvitationWrite, Lookup, NewParticipant, NewParticipantRef, PageChanges,
+from sync.sink import (Departure, Lookup, NewParticipant, NewParticipantRef, PageChanges,
                        ParticipantValues, RecordOutcome, SourceLinkWrite)
 
 ORG = "00DDn00000Org1AAA"
