@@ -26,13 +26,14 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from core.extensions import db
 from models import (ActivityParticipant, CommunityMember, ImportPlan, Invitation, Participant,
                     ParticipantSource, RunOutcome, StudyParticipant, SuppressionEntry, SyncRun)
-from models.participants import (SOURCE_ACTIVE, STATUS_ACTIVE, STATUS_ARCHIVED, STATUS_STAGED)
+from models.participants import (CONSENT_UNKNOWN, SOURCE_ACTIVE, STATUS_ACTIVE, STATUS_ARCHIVED,
+                                 STATUS_STAGED)
 from sync.errors import SinkConflict
 from sync.mapping import SourceRef
 from sync.plan import Action, Consent, LeavingPolicy
@@ -223,26 +224,35 @@ class DatabaseSink:
             values_of[change.participant_id] = change.values
         db.session.flush()
 
-        created: dict[NewParticipantRef, Participant] = {}
-        for create in changes.creates:
-            person = Participant(workspace_id=ws, status=self.target.new_status,
-                                 segments=[], attributes={})
-            _apply_values(person, create.values)
-            db.session.add(person)
-            created[create.ref] = person
-            values_of[create.ref] = create.values
-        db.session.flush()
-        ids = {ref: person.id for ref, person in created.items()}
-        people.update({person.id: person for person in created.values()})
+        # New people and their links are bulk INSERTs (one statement each, ids RETURNed in
+        # order): the unit of work's per-object bookkeeping was a third of an import's time.
+        ids: dict[NewParticipantRef, int] = {}
+        if changes.creates:
+            rows = [_new_participant_row(ws, self.target.new_status, c.values) for c in changes.creates]
+            for create, pid in zip(changes.creates, _insert_participants(rows)):
+                ids[create.ref] = pid
+                values_of[create.ref] = create.values
 
         def resolve(ref):
             return ids[ref] if isinstance(ref, NewParticipantRef) else ref
 
-        links = self._links_for([w.ref for w in changes.links] + [d.ref for d in changes.departures])
+        departing = {d.ref for d in changes.departures}
+        links = self._links_for([w.ref for w in changes.links] + list(departing))
+        new_links = []
         for write in changes.links:
             pid = resolve(write.participant)
             values = values_of.get(write.participant)
             link = links.get(write.ref)
+            if link is None and write.ref not in departing:
+                new_links.append(dict(
+                    workspace_id=ws, org_id=write.ref.org_id, object_name=write.ref.object_name,
+                    record_id=write.ref.record_id, first_synced_at=now, participant_id=pid,
+                    connection_id=self.connection_id, plan_id=self.plan_id,
+                    source_hash=write.source_hash, source_timestamp=write.source_timestamp,
+                    source_state=SOURCE_ACTIVE, last_synced_at=now, last_run_id=self.run_id,
+                    consent_value_seen=(json.dumps(dict(values.consent_evidence), default=str)
+                                        if values is not None and values.consent_evidence else None)))
+                continue
             if link is None:
                 link = ParticipantSource(
                     workspace_id=ws, org_id=write.ref.org_id, object_name=write.ref.object_name,
@@ -259,6 +269,8 @@ class DatabaseSink:
             link.last_run_id = self.run_id
             if values is not None and values.consent_evidence:
                 link.consent_value_seen = json.dumps(dict(values.consent_evidence), default=str)
+        if new_links:
+            db.session.execute(insert(ParticipantSource.__table__), new_links)
         db.session.flush()
 
         for departure in changes.departures:
@@ -387,6 +399,49 @@ class DatabaseSink:
         plan.cursor_fingerprint = changes.fingerprint
         db.session.execute(update(SyncRun).where(SyncRun.id == self.run_id)
                            .values(cursor_after=changes.cursor))
+
+
+def _insert_participants(rows: list[dict]) -> list[int]:
+    """INSERT ``rows`` as one executemany; their ids, in order.
+
+    SQLAlchemy's ordered RETURNING falls back to one statement a row for this table (no
+    sentinel column), so: PostgreSQL takes the ids from the sequence first; SQLite, whose write
+    lock this transaction holds from the first row on, gives the rows consecutive rowids after
+    the largest, so they are the last ``len(rows)`` ids.
+    """
+    table = Participant.__table__
+    dialect = db.session.get_bind().dialect.name
+    if dialect == "postgresql":
+        ids = sorted(db.session.execute(text(
+            "SELECT nextval(pg_get_serial_sequence('participants', 'id')) FROM generate_series(1, :n)"),
+            {"n": len(rows)}).scalars())
+        for row, pid in zip(rows, ids):
+            row["id"] = pid
+        db.session.execute(insert(table), rows)
+        return ids
+    if dialect == "sqlite":
+        db.session.execute(insert(table), rows)
+        last = db.session.execute(select(func.max(Participant.id))).scalar_one()
+        return list(range(last - len(rows) + 1, last + 1))
+    return list(db.session.scalars(
+        insert(Participant).returning(Participant.id, sort_by_parameter_order=True), rows))
+
+
+def _new_participant_row(workspace_id: int, status: str, values: ParticipantValues) -> dict:
+    """The INSERT values of a new participant: _apply_values on an empty one, every key present
+    (one key set keeps the page one executemany)."""
+    phone = values.phone_key is not None
+    return dict(
+        workspace_id=workspace_id, status=status, first_name=values.first_name,
+        last_name=values.last_name, email=values.email, email_key=values.email_key,
+        company=values.company, phone_e164=values.phone if phone else None,
+        phone_ext=values.phone_extension if phone else None,
+        phone_key=values.phone_key if phone else None,
+        segments=list(values.segments) if values.segments else [],
+        attributes=(json.loads(json.dumps(dict(values.attributes), default=str))
+                    if values.attributes else {}),
+        consent_status=(Consent(values.consent).value if values.consent is not None
+                        else CONSENT_UNKNOWN))
 
 
 def _apply_values(person: Participant, values: ParticipantValues) -> None:

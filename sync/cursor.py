@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 
 from sync.paths import get_path
 
@@ -28,15 +29,28 @@ def choose_cursor_field(field_names: Iterable[str]) -> str | None:
 
 def parse_datetime(value: str) -> datetime:
     """Parse Salesforce's ``2024-05-01T00:33:19.000+0000`` (also ``Z`` / ``+00:00``) to UTC."""
-    match = _SF_DATETIME.match(value.strip()) if isinstance(value, str) else None
+    if not isinstance(value, str):
+        raise ValueError(f"not a Salesforce datetime: {value!r}")
+    return _parse_datetime(value)
+
+
+@lru_cache(maxsize=8192)
+def _parse_datetime(value: str) -> datetime:
+    # Every record's stamp is parsed by the mapping, then again for the page's newest one:
+    # cached, and built from the digits (strptime was a tenth of an import's time).
+    match = _SF_DATETIME.match(value.strip())
     if not match:
         raise ValueError(f"not a Salesforce datetime: {value!r}")
     date, time, fraction, offset = match.groups()
-    if offset == "Z":
-        offset = "+0000"
-    offset = offset.replace(":", "")
-    micro = (fraction or "0").ljust(6, "0")
-    parsed = datetime.strptime(f"{date}T{time}.{micro}{offset}", "%Y-%m-%dT%H:%M:%S.%f%z")
+    micro = int((fraction or "0").ljust(6, "0"))
+    tz = timezone.utc
+    if offset != "Z":
+        offset = offset.replace(":", "")
+        minutes = int(offset[1:3]) * 60 + int(offset[3:5])
+        if minutes:
+            tz = timezone(timedelta(minutes=-minutes if offset[0] == "-" else minutes))
+    parsed = datetime(int(date[:4]), int(date[5:7]), int(date[8:10]), int(time[:2]), int(time[3:5]),
+                      int(time[6:8]), micro, tzinfo=tz)
     return parsed.astimezone(timezone.utc)
 
 

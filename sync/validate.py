@@ -14,9 +14,11 @@ Rules (binding, from the real-world cases C09, C10, C12):
 """
 from __future__ import annotations
 
+import json
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
@@ -117,12 +119,29 @@ _COUNTRY_ALIASES = {
 }
 
 
+COUNTRY_NAMES_FILE = Path(__file__).with_name("country_names.json")
+
+
 @lru_cache(maxsize=1)
 def _country_names() -> dict[str, str]:
-    # phonenumbers ships country names in many languages ("Deutschland", "Royaume-Uni");
-    # entries "*xx" refer to the name given for language xx.
+    # phonenumbers' locale table costs ~100 MB of memory and a second to load, for ~3,600 names:
+    # a worker reads them from the file build_country_names() wrote (a unit test keeps the two
+    # equal when phonenumbers is upgraded).
+    try:
+        stored = json.loads(COUNTRY_NAMES_FILE.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return build_country_names()
+    if stored.get("phonenumbers") != phonenumbers.__version__:
+        return build_country_names()
+    return stored["names"]
+
+
+def build_country_names() -> dict[str, str]:
+    """Folded country name -> region, in every language phonenumbers ships ("Deutschland",
+    "Royaume-Uni"); ``python -m sync.validate`` writes them to country_names.json."""
     from phonenumbers.geodata.locale import LOCALE_DATA
 
+    # entries "*xx" refer to the name given for language xx.
     names: dict[str, str] = {}
     for region, by_language in LOCALE_DATA.items():
         for name in by_language.values():
@@ -137,6 +156,13 @@ def region_for_country(country: object) -> str | None:
     """The phonenumbers region for a country value (ISO code or name), or None if unknown."""
     if country is None:
         return None
+    if isinstance(country, str):
+        return _region_for_text(country)  # a handful of spellings repeat across a whole import
+    return _region_for_text.__wrapped__(str(country))
+
+
+@lru_cache(maxsize=4096)
+def _region_for_text(country: str) -> str | None:
     text = " ".join(str(country).split())
     if not text:
         return None
@@ -223,3 +249,10 @@ def check_record(mapped, required: tuple[str, ...], default_region: str | None) 
         flags.append(Flag(NO_CONTACT_POINT, "email", mapped.email,
                           "No valid email or phone number."))
     return CheckedRecord(email, phone, tuple(flags))
+
+
+if __name__ == "__main__":
+    COUNTRY_NAMES_FILE.write_text(json.dumps(
+        {"phonenumbers": phonenumbers.__version__, "names": build_country_names()},
+        ensure_ascii=False, sort_keys=True, indent=0) + "\n", encoding="utf-8")
+    print(f"wrote {COUNTRY_NAMES_FILE}")

@@ -1,0 +1,134 @@
+"""Wizard fragments and the pool table with 100k participants; the first preview page.
+
+    python bench/bench_web.py [--participants 100000] [--records 10000] [--samples 40]
+                              [--db sqlite postgresql]
+
+Run by hand. A workspace (tests.support.web.make_world) gets ``--participants`` participants,
+seeded with one executemany, and a connection to an emulator holding ``--records`` messy
+Contacts (bench/data.py). A signed-in researcher who manages imports then GETs, with the Flask
+test client and ``HX-Request: true``, each wizard step's fragment of a plan at the preview step,
+the pool table fragment (first page, a search, a later page), and the preview step (whose first
+page of 50 verdicts is a Salesforce query plus the engine run dry against the 100k). Each URL is
+requested once to warm it (describe cache, templates), then ``--samples`` times; p50 / p95 / max
+are printed with the load average.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+PG_URL = os.environ.get("BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/bench")
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+
+
+def seed_participants(workspace_id: int, n: int) -> None:
+    from core.extensions import db
+    conn = db.engine.raw_connection()
+    mark = "?" if db.engine.dialect.name == "sqlite" else "%s"
+    sql = ("INSERT INTO participants (workspace_id, first_name, last_name, email, email_key, phone_e164, "
+           "phone_key, company, segments, consent_status, attributes, status, created_at, updated_at) "
+           f"VALUES ({', '.join([mark] * 14)})")
+    now = time.strftime("%Y-%m-%d %H:%M:%S")
+    companies = [f"Company {k}" for k in range(200)]
+    for start in range(0, n, 20000):
+        rows = []
+        for i in range(start, min(n, start + 20000)):
+            email = f"person.{i}@example.org"
+            phone = f"+4420794{i % 100000:05d}" if i % 3 else None
+            rows.append((workspace_id, f"First{i % 997}", f"Last{i}", email, email, phone, phone,
+                         companies[i % 200], '["B2B"]' if i % 2 else "[]",
+                         ("opted_in", "unknown", "opted_out")[i % 3], "{}",
+                         "active" if i % 10 else "staged", now, now))
+        cur = conn.cursor()
+        cur.executemany(sql, rows)
+        conn.commit()
+    conn.close()
+
+
+def timed(client, url: str, samples: int, htmx: bool = True) -> dict:
+    headers = {"HX-Request": "true"} if htmx else {}
+    t = time.perf_counter()
+    first = client.get(url, headers=headers)
+    cold = time.perf_counter() - t
+    assert first.status_code == 200, (url, first.status_code, first.get_data(as_text=True)[:500])
+    times = []
+    for _ in range(samples):
+        t = time.perf_counter()
+        r = client.get(url, headers=headers)
+        r.get_data()
+        times.append(time.perf_counter() - t)
+        assert r.status_code == 200, (url, r.status_code)
+    times.sort()
+    return {"cold": cold, "p50": statistics.median(times), "p95": times[max(0, int(len(times) * 0.95) - 1)],
+            "max": times[-1], "bytes": len(first.get_data())}
+
+
+def run(db_url: str, args) -> None:
+    import psycopg
+    from core import create_app
+    from core.extensions import db
+    from emulator.testing import EmulatorServer
+    from bench.data import fill
+    if db_url.startswith("postgresql"):
+        with psycopg.connect(PG_URL.replace("+psycopg", ""), autocommit=True) as c:
+            c.execute("DROP SCHEMA IF EXISTS public CASCADE")
+            c.execute("CREATE SCHEMA public")
+    with EmulatorServer(api_limit=10_000_000) as server:
+        fill(server, args.records)
+        app = create_app("test", {"SQLALCHEMY_DATABASE_URI": db_url, "REDIS_URL": REDIS_URL,
+                                  "SALESFORCE_CLIENT_ID": server.client_id,
+                                  "SALESFORCE_CLIENT_SECRET": server.client_secret,
+                                  "SALESFORCE_CA_FILE": server.ca_file, "WTF_CSRF_ENABLED": False})
+        with app.app_context():
+            db.drop_all()
+            db.create_all()
+            from tests.support.wizard_steps import Wizard
+            wiz = Wizard(app, server)
+            t = time.perf_counter()
+            seed_participants(wiz.workspace.id, args.participants)
+            print(f"  seeded {args.participants:,} participants in {time.perf_counter() - t:.1f} s; "
+                  f"{args.records:,} Contacts in the emulator")
+            plan = wiz.plan(step="schedule", filters={"op": "AND", "items": [
+                {"field": "MailingCountry", "operator": "equals", "value": "United Kingdom"}]})
+            base = f"/wizard/plans/{plan.id}"
+            urls = [("object step", f"{base}/object", True), ("mapping step", f"{base}/mapping", True),
+                    ("filters step", f"{base}/filters", True), ("schedule step", f"{base}/schedule", True),
+                    ("pool table", "/participants/", True),
+                    ("pool table, search", "/participants/?q=person.5", True),
+                    ("pool table, page 50", "/participants/?page=50", True),
+                    ("preview (first page)", f"{base}/preview", True),
+                    ("preview page (full)", f"{base}/preview", False)]
+            for name, url, htmx in urls:
+                load = os.getloadavg()[0]
+                r = timed(wiz.client, url, args.samples, htmx)
+                flag = "" if r["p95"] < (0.5 if "preview" in name else 0.1) else "  <-- over target"
+                print(f"  {name:22} p50 {r['p50'] * 1000:7.1f} ms  p95 {r['p95'] * 1000:7.1f} ms  "
+                      f"max {r['max'] * 1000:7.1f} ms  cold {r['cold'] * 1000:7.1f} ms  "
+                      f"{r['bytes'] / 1024:6.1f} KB  load {load:.1f}{flag}", flush=True)
+            db.session.remove()
+            db.engine.dispose()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--participants", type=int, default=100_000)
+    ap.add_argument("--records", type=int, default=10_000)
+    ap.add_argument("--samples", type=int, default=40)
+    ap.add_argument("--db", nargs="+", default=["sqlite", "postgresql"])
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="bench-web-"))
+    for name in args.db:
+        print(f"== {name}")
+        run(f"sqlite:///{tmp}/web.db" if name == "sqlite" else PG_URL, args)
+
+
+if __name__ == "__main__":
+    main()
