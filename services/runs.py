@@ -209,11 +209,17 @@ def _execute(run_id: int) -> SyncRun:
                 reason = f"{reason}; {note}" if reason else note
             elif start is not None:
                 reconcile.leaving_pass(client, spec, where, start, sink, seen.ids, page_size)
+            else:
+                # A full read (first run, or the plan changed): links the read did not return
+                # (e.g. records the new filters exclude) are checked like in a reconciliation.
+                reconcile.reconcile_linked(client, spec, sink, seen.ids, page_size)
         except SourceError as exc:
             status = RUN_PARTIAL
             reason = f"Records that left were not all checked: {exc.message}"
             if isinstance(exc, SourceAuthFailed):
                 status, summary.needs_reconnect = RUN_FAILED, True
+            # The leavers since ``start`` are only found from ``start``: read from there again.
+            _rewind_cursor(plan.id, start, spec.fingerprint)
     _record_usage(run_id, connection.id, client, calls_before)
     if summary.needs_reconnect:
         mark_needs_reconnect(connection.id, reason)
@@ -221,6 +227,13 @@ def _execute(run_id: int) -> SyncRun:
     run = _finish(run_id, status, reason)
     _after_run(run, sink_invitations)
     return run
+
+
+def _rewind_cursor(plan_id: int, start, fingerprint: str) -> None:
+    db.session.rollback()
+    db.session.execute(update(ImportPlan).where(ImportPlan.id == plan_id).values(
+        cursor_at=start, cursor_fingerprint=fingerprint if start is not None else None))
+    db.session.commit()
 
 
 def _source_failure(run_id: int, connection_id: int, exc: Exception) -> SyncRun:

@@ -208,3 +208,39 @@ def wait_for(predicate, timeout: float = 60.0, interval: float = 0.1):
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {predicate}")
+
+
+def child_pids(pid: int) -> list[int]:
+    """Processes whose parent is ``pid`` (an RQ work horse sits in its own process group)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry))
+    return found
+
+
+def stop_worker(proc: subprocess.Popen | None, grace: float = 10.0) -> None:
+    """Stop a worker started by ``start_worker``: warm shutdown, then kill it and its horse."""
+    import signal
+    if proc is None or proc.poll() is not None:
+        return
+    horses = child_pids(proc.pid)
+    proc.terminate()
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        pass
+    for pid in horses + child_pids(proc.pid):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)

@@ -10,7 +10,7 @@ from services import runs
 from tests.conftest import load_case
 from tests.integration.sync_support import (distinct_email_keys, fresh, make_connection, make_plan, make_workspace,
                                             org, participant_count, participant_for, put, rconn, stamp,
-                                            start_worker, wait_for)
+                                            start_worker, stop_worker, wait_for)
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 __all__ = ["org", "rconn"]
@@ -54,9 +54,7 @@ def test_c18_two_workers_two_jobs_one_import(app, rconn, org, database_url):
         assert done
     finally:
         for worker in workers:
-            worker.terminate()
-        for worker in workers:
-            worker.wait(timeout=30)
+            stop_worker(worker)
     finished = sorted((fresh(SyncRun, r) for r in run_ids), key=lambda r: r.status)
     skipped, imported = finished
     assert (skipped.status, skipped.reason) == ("skipped", runs.ANOTHER_RUN)

@@ -141,3 +141,19 @@ def test_reconciliation_catches_parent_changes_missing_records_and_purged_deleti
     assert plan.last_reconciled_at is not None
     assert plan.cursor_at.isoformat() == "2024-05-01T00:00:06+00:00"  # never moved backwards
     assert participant_for(z).consent_status == "unknown"
+
+
+def test_filter_edit_full_read_handles_links_the_new_filters_exclude(app, rconn, org):
+    ann = contact(org, "Ann", 0, Department="Design")
+    bob = contact(org, "Bob", 1, Department="Sales")
+    workspace = make_workspace(region="GB")
+    plan = make_plan(workspace, make_connection(org, workspace), leaving_policy="archive")
+    assert sync(app, rconn, plan).imported == 2
+    plan = fresh(ImportPlan, plan.id)
+    plan.filters = {"op": "AND", "items": [{"field": "Department", "operator": "equals", "value": "Design"}]}
+    db.session.commit()
+    edited = sync(app, rconn, plan)
+    assert (edited.status, edited.full_read, edited.fetched, edited.updated, edited.left) == (
+        "succeeded", True, 2, 2, 1)
+    assert source_for(bob).source_state == "no_longer_matching"
+    assert (participant_for(bob).status, participant_for(ann).status) == ("archived", "active")
