@@ -13,9 +13,10 @@ The wizard edits them as one top-level group plus nested groups one level deep
 JSON, which is also how ``salesforce.soql.FilterError.row_index`` counts, so an error lands on
 the row the researcher sees.
 
-The consent confirmation is tied to a fingerprint of everything it speaks about (object,
-connection, mapping, filters, action and target); when the fingerprint no longer matches the
-confirmation is void and the schedule step asks again (``confirmation_valid``).
+The consent confirmation is tied to ``services.plans.consent_fingerprint`` (object, mapping,
+filters, action and target); when it no longer matches, the confirmation is void and the
+schedule step asks again (``confirmation_valid``). Next runs come from
+``services.schedules.compute_next_run`` (the scheduler's own function).
 """
 from __future__ import annotations
 
