@@ -26,12 +26,6 @@ PASSWORD = "operations-pass-1"
 
 
 @pytest.fixture
-def browser_context_args(browser_context_args):
-    # The emulator serves HTTPS with its own CA; the browser visits its login and consent pages.
-    return {**browser_context_args, "ignore_https_errors": True}
-
-
-@pytest.fixture
 def people(app):
     workspace = accounts.create_workspace("Acme Research")
     admin = accounts.create_user("admin@terapage.example", "Ada Admin", PASSWORD)
@@ -77,8 +71,10 @@ def emu():
         yield server
 
 
-def test_status_page_and_reconnect_same_org_accepted_other_org_refused(app, live_server, people, emu, browser,
-                                                                         monkeypatch):
+def test_status_page_and_reconnect_same_org_accepted_other_org_refused(app, live_server, people, emu,
+                                                                         trusting_browser, monkeypatch):
+    # The emulator serves HTTPS with its own CA; this browser trusts it to visit its login pages.
+    browser = trusting_browser(emu)
     use_emulator(app, emu, monkeypatch)
     conn = seed_connection(people, emu)
     conn.api_used, conn.api_max = 300, 15000
@@ -91,7 +87,7 @@ def test_status_page_and_reconnect_same_org_accepted_other_org_refused(app, live
     base = live_server.url
 
     # A researcher reads the status, without Reconnect or Disconnect.
-    context = browser.new_context(ignore_https_errors=True)
+    context = browser.new_context()
     page = context.new_page()
     sign_in(page, base, "res@terapage.example")
     expect(page.locator("#incident-banner")).to_contain_text("needs to be reconnected")
@@ -109,7 +105,7 @@ def test_status_page_and_reconnect_same_org_accepted_other_org_refused(app, live
     context.close()
 
     # An admin reconnects, but signs in to the UAT sandbox: refused, nothing changes.
-    context = browser.new_context(ignore_https_errors=True)
+    context = browser.new_context()
     page = context.new_page()
     sign_in(page, base, "admin@terapage.example")
     page.goto(f"{base}/operations/connections/{conn.id}")
@@ -122,7 +118,7 @@ def test_status_page_and_reconnect_same_org_accepted_other_org_refused(app, live
     context.close()
 
     # Again, signing in to the same org: accepted, the plan resumes with its cursor.
-    context = browser.new_context(ignore_https_errors=True)
+    context = browser.new_context()
     page = context.new_page()
     sign_in(page, base, "admin@terapage.example")
     page.goto(f"{base}/operations/connections/{conn.id}")
