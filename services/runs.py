@@ -261,7 +261,21 @@ class _SeenIds:
                 value = record.get("Id") if isinstance(record, dict) else None
                 if isinstance(value, str):
                     self.ids.add(value)
+                if isinstance(record, dict):
+                    _replace_nul(record)
             yield page
+
+
+def _replace_nul(record: dict) -> None:
+    """PostgreSQL text cannot hold NUL (0x00), Salesforce text can: one such value would fail its
+    page's transaction and the run. It becomes U+FFFD, so a value with one stays visibly broken
+    (an email with a NUL is still invalid, never a key) instead of silently turning valid."""
+    for key, value in record.items():
+        if isinstance(value, str):
+            if "\x00" in value:
+                record[key] = value.replace("\x00", "\ufffd")
+        elif isinstance(value, dict):
+            _replace_nul(value)
 
 
 class _RunLog:

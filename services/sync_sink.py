@@ -427,14 +427,24 @@ def _insert_participants(rows: list[dict]) -> list[int]:
         insert(Participant).returning(Participant.id, sort_by_parameter_order=True), rows))
 
 
+# Names and company are String(255); Salesforce can hand longer text (a custom long text field
+# mapped to a name). Keep the first 255 characters: on PostgreSQL a longer value would fail the
+# whole page's transaction, and with it the run.
+_NAME_LIMIT = 255
+
+
+def _clip(value):
+    return value[:_NAME_LIMIT] if isinstance(value, str) and len(value) > _NAME_LIMIT else value
+
+
 def _new_participant_row(workspace_id: int, status: str, values: ParticipantValues) -> dict:
     """The INSERT values of a new participant: _apply_values on an empty one, every key present
     (one key set keeps the page one executemany)."""
     phone = values.phone_key is not None
     return dict(
-        workspace_id=workspace_id, status=status, first_name=values.first_name,
-        last_name=values.last_name, email=values.email, email_key=values.email_key,
-        company=values.company, phone_e164=values.phone if phone else None,
+        workspace_id=workspace_id, status=status, first_name=_clip(values.first_name),
+        last_name=_clip(values.last_name), email=values.email, email_key=values.email_key,
+        company=_clip(values.company), phone_e164=values.phone if phone else None,
         phone_ext=values.phone_extension if phone else None,
         phone_key=values.phone_key if phone else None,
         segments=list(values.segments) if values.segments else [],
@@ -449,7 +459,7 @@ def _apply_values(person: Participant, values: ParticipantValues) -> None:
     for name in ("first_name", "last_name", "email", "email_key", "company"):
         value = getattr(values, name)
         if value is not None:
-            setattr(person, name, value)
+            setattr(person, name, _clip(value))
     if values.phone_key is not None:
         person.phone_e164 = values.phone
         person.phone_ext = values.phone_extension
