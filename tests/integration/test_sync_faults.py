@@ -2,6 +2,8 @@
 refused refresh (failed, needs reconnect, plans held), an expired query locator (restart from the
 committed cursor once), a malformed query (failed with Salesforce's message). The daily limit
 mid-run is C16 (test_case_c16_e2e)."""
+from datetime import timedelta
+
 import pytest
 from sqlalchemy import select
 
@@ -11,7 +13,7 @@ from models import ImportPlan, Incident, SalesforceConnection, SyncRun
 from services import runs
 from services.sync_sink import DatabaseSink
 from tests.integration.sync_support import (distinct_email_keys, drain, fresh, load_people, make_connection,
-                                            make_plan, make_workspace, org, participant_count, rconn)
+                                            make_plan, make_workspace, org, participant_count, rconn, START)
 
 pytestmark = [pytest.mark.redis]
 __all__ = ["org", "rconn"]
@@ -51,20 +53,25 @@ def after_first_page(monkeypatch, action):
     monkeypatch.setattr(DatabaseSink, "commit_page", commit_page)
 
 
+# Pages of 500 and five of them, so requests remain after the first commit even when the source
+# fetches a page or two ahead.
+N = 2500
+
+
 def test_session_expiry_mid_run_refreshes_once_and_succeeds(app, rconn, org, small_pages, monkeypatch):
-    workspace, connection, plan = setup(org)
+    workspace, connection, plan = setup(org, n=N)
     token_before = cipher().decrypt(connection.access_token_enc)
     after_first_page(monkeypatch, lambda: org.admin.expire_sessions())
     run = sync(app, rconn, plan)
-    assert (run.status, run.reason, run.fetched, run.imported) == ("succeeded", None, 1200, 1200)
+    assert (run.status, run.reason, run.fetched, run.imported) == ("succeeded", None, N, N)
     connection = fresh(SalesforceConnection, connection.id)
     assert connection.status == "connected"
     assert cipher().decrypt(connection.access_token_enc) != token_before
-    assert participant_count(workspace.id) == 1200
+    assert participant_count(workspace.id) == N
 
 
 def test_refused_refresh_fails_the_run_and_holds_the_plans(app, rconn, org, small_pages, monkeypatch):
-    workspace, connection, plan = setup(org, n=600, schedule="hourly")
+    workspace, connection, plan = setup(org, n=N, schedule="hourly")
 
     def revoke_everything():
         org.state.revoke(cipher().decrypt(connection.refresh_token_enc))
@@ -72,12 +79,13 @@ def test_refused_refresh_fails_the_run_and_holds_the_plans(app, rconn, org, smal
 
     after_first_page(monkeypatch, revoke_everything)
     run = sync(app, rconn, plan)
-    assert (run.status, run.fetched) == ("failed", 500)
-    assert "reconnect" in run.reason
+    assert run.status == "failed" and "reconnect" in run.reason
+    assert run.fetched % 500 == 0 and 500 <= run.fetched < N
+    assert participant_count(workspace.id) == run.fetched
     connection = fresh(SalesforceConnection, connection.id)
     assert connection.status == "needs_reconnect"
     plan = fresh(ImportPlan, plan.id)
-    assert (plan.status, plan.cursor_at.isoformat()) == ("held", "2024-05-01T00:08:19+00:00")
+    assert (plan.status, plan.cursor_at) == ("held", START + timedelta(seconds=run.fetched - 1))
     kinds = sorted(db.session.execute(select(Incident.kind)).scalars())
     assert kinds == ["needs_reconnect", "run_failed"]
     # A held plan's next request fails at once with the reason; nothing is read.
