@@ -157,9 +157,11 @@ class _RedisStateCache:
 
     prefix = "terapage:oauth-state:"
 
-    def __init__(self):
-        from core.queues import redis_connection
-        self.redis = redis_connection()
+    def __init__(self, connection=None):
+        if connection is None:
+            from core.queues import redis_connection
+            connection = redis_connection()
+        self.redis = connection
 
     def get(self, key):
         return self.redis.get(self.prefix + key)

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
-ENVIRONMENT_CHOICES = [("production", "Production (login.salesforce.com)"),
-                       ("sandbox", "Sandbox (test.salesforce.com)"),
-                       ("mydomain", "My Domain URL")]
+ENVIRONMENT_CHOICES = [SelectChoice("production", "Production (login.salesforce.com)"),
+                       SelectChoice("sandbox", "Sandbox (test.salesforce.com)"),
+                       SelectChoice("mydomain", "My Domain URL")]
 
 
 class ConnectForm(FlaskForm):

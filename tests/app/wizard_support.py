@@ -18,10 +18,40 @@ def emulator(**kw):
     return EmulatorServer(callback_urls=CALLBACKS, **kw)
 
 
+class DictRedis:
+    """The three Redis commands the OAuth state cache uses, in a dict (expiry recorded)."""
+
+    def __init__(self):
+        self.data: dict[str, bytes] = {}
+        self.expiry: dict[str, int] = {}
+
+    def get(self, key):
+        return self.data.get(key)
+
+    def set(self, key, value, ex=None):
+        self.data[key] = value.encode() if isinstance(value, str) else value
+        self.expiry[key] = ex
+
+    def delete(self, key):
+        self.data.pop(key, None)
+
+
+def isolated_state_store(app, monkeypatch):
+    """OAuth state in a store of this test alone, through the production cache class: the
+    embedded Redis in STATE_DIR is shared with whatever else runs on the machine."""
+    from services.connections import _RedisStateCache
+
+    server = DictRedis()
+    monkeypatch.setitem(app.extensions, "terapage_oauth_state_cache", lambda: _RedisStateCache(server))
+    return server
+
+
 def use_emulator(app, emu, monkeypatch) -> None:
     """Point the app's Salesforce settings at a running EmulatorServer."""
+    store = isolated_state_store(app, monkeypatch)
     monkeypatch.setitem(app.config, "SALESFORCE_EMULATOR_APP", str(emu.state_dir / "connected-app.json"))
     monkeypatch.setitem(app.config, "SALESFORCE_EXTRA_LOGIN_HOSTS", [])
+    return store
 
 
 def make_admin(name: str = "Alpha", role: str = "admin", imports=False, integrations=False):
@@ -96,3 +126,22 @@ def connect(client, emu, username="admin@acme.example", name="Production", **kw)
 
 def query(url: str) -> dict:
     return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+
+
+def seed_connection(ws, emu, username="admin@acme.example", name="Production"):
+    """A connected SalesforceConnection made from the emulator's token (no browser flow)."""
+    from core.crypto import cipher
+    from models import SalesforceConnection
+    from models.types import utcnow
+
+    token = emu.token_for(username)
+    user = emu.users[username]
+    org = emu.orgs[user["org"]]
+    conn = SalesforceConnection(
+        workspace_id=ws.id, name=name, environment="mydomain", login_url=emu.url, instance_url=token["instance_url"],
+        org_id=user["org_id"], org_name=org["name"], is_sandbox=org["is_sandbox"], sf_user_id=user["user_id"],
+        sf_username=username, identity_url=token["id"], access_token_enc=cipher().encrypt(token["access_token"]),
+        refresh_token_enc=cipher().encrypt(token["refresh_token"]), status="connected", connected_at=utcnow())
+    db.session.add(conn)
+    db.session.commit()
+    return conn
