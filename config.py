@@ -99,6 +99,7 @@ class Config:
     SESSION_COOKIE_SAMESITE = "Lax"  # the OAuth callback must carry the session back
     REMEMBER_COOKIE_SECURE = SESSION_COOKIE_SECURE
     REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"  # Flask-Login's default is none at all
     WTF_CSRF_TIME_LIMIT = None
     WTF_CSRF_SSL_STRICT = False
     PERMANENT_SESSION_LIFETIME = 60 * 60 * 12
