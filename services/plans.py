@@ -276,6 +276,10 @@ def suggested_mapping(catalog: FieldCatalog) -> dict:
         first = mapping["fields"]["email"][0] if mapping["fields"]["email"] else emails[0]
         mapping["fields"]["email"] = [first] + [e for e in emails if e != first][:1]
     consent = suggestion.get("consent")
+    picklists = [name for name in catalog.object.capabilities.consent_fields
+                 if name not in STANDARD_CONSENT_CHECKBOXES]
+    if picklists:  # a consent status field says more than an opt-out checkbox
+        consent = picklists[0]
     flags = [f.name for f in catalog.object.fields
              if f.type == "boolean" and not f.custom and f.name in ("HasOptedOutOfEmail", "DoNotCall")]
     mapping["consent_rule"]["opt_out_flags"] = flags
