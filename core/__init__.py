@@ -59,10 +59,7 @@ def _blueprint_specs():
 
 
 def _register_cli(app: Flask) -> None:
-    try:
-        from core.cli import register
-    except ImportError:  # pragma: no cover - the CLI module is optional while parts land
-        return
+    from core.cli import register
     register(app)
 
 

@@ -84,59 +84,36 @@ SEGMENTS = [["customer"], ["customer", "beta"], ["prospect"], ["customer", "ente
 CONSENTS = ["opted_in", "opted_in", "opted_in", "unknown", "opted_out"]
 
 
-def _user(email: str, name: str, password: str):
-    from core.extensions import db
-    from models import User
-
-    user = User.query.filter_by(email=email).one_or_none()
-    if user is None:
-        user = User(email=email, name=name)
-        user.set_password(password)
-        db.session.add(user)
-        db.session.flush()
-    return user
-
-
-def _membership(user, workspace, role: str):
-    from core.extensions import db
-    from models import Membership
-
-    member = Membership.query.filter_by(user_id=user.id, workspace_id=workspace.id).one_or_none()
-    if member is None:
-        member = Membership(user_id=user.id, workspace_id=workspace.id, role=role)
-        db.session.add(member)
-    return member
-
-
 def seed_demo_data() -> dict:
     """Create the demo data unless it exists (idempotent); return what the demo consists of."""
     from core.extensions import db
-    from models import (ROLE_ADMIN, ROLE_RESEARCHER, Activity, Community, Participant, Study,
-                        Workspace)
+    from models import (ROLE_ADMIN, ROLE_RESEARCHER, Activity, Community, Membership, Participant,
+                        Study, Workspace)
+    from services import accounts, research
 
-    admin = _user(DEMO_ADMIN_EMAIL, "Demo Admin", DEMO_ADMIN_PASSWORD)
-    researcher = _user(DEMO_RESEARCHER_EMAIL, "Demo Researcher", DEMO_RESEARCHER_PASSWORD)
+    admin = (accounts.find_user(DEMO_ADMIN_EMAIL)
+             or accounts.create_user(DEMO_ADMIN_EMAIL, "Demo Admin", DEMO_ADMIN_PASSWORD))
+    researcher = (accounts.find_user(DEMO_RESEARCHER_EMAIL)
+                  or accounts.create_user(DEMO_RESEARCHER_EMAIL, "Demo Researcher", DEMO_RESEARCHER_PASSWORD))
     workspace = Workspace.query.filter_by(name=DEMO_WORKSPACE).order_by(Workspace.id).first()
     if workspace is None:
-        workspace = Workspace(name=DEMO_WORKSPACE, default_phone_region="GB", timezone="Europe/London")
-        db.session.add(workspace)
-        db.session.flush()
-    _membership(admin, workspace, ROLE_ADMIN)
-    # The researcher holds neither grantable permission: integrations are read-only for them.
-    _membership(researcher, workspace, ROLE_RESEARCHER)
+        workspace = accounts.create_workspace(DEMO_WORKSPACE, default_phone_region="GB", timezone="Europe/London")
+    # Existing memberships are left as they are (an admin may have changed them in the app). The
+    # researcher holds neither grantable permission: integrations are read-only for them.
+    for user, role in ((admin, ROLE_ADMIN), (researcher, ROLE_RESEARCHER)):
+        if not Membership.query.filter_by(user_id=user.id, workspace_id=workspace.id).first():
+            accounts.add_member(user, workspace, role)
 
     study = Study.query.filter_by(workspace_id=workspace.id, name="Customer onboarding interviews").first()
     if study is None:
-        study = Study(workspace_id=workspace.id, name="Customer onboarding interviews", status="open",
-                      description="How new customers experience their first month.", created_by_id=admin.id)
-        db.session.add(study)
-        db.session.flush()
+        study = research.create_study(workspace, actor=admin, name="Customer onboarding interviews", status="open",
+                                      description="How new customers experience their first month.")
     if not Activity.query.filter_by(study_id=study.id, name="Kick-off survey").first():
-        db.session.add(Activity(workspace_id=workspace.id, study_id=study.id, name="Kick-off survey",
-                                kind="survey", description="Ten questions before the first interview."))
+        research.create_activity(study, actor=admin, name="Kick-off survey", kind="survey",
+                                 description="Ten questions before the first interview.")
     if not Community.query.filter_by(workspace_id=workspace.id, name="Product panel").first():
-        db.session.add(Community(workspace_id=workspace.id, name="Product panel",
-                                 description="Customers who agreed to give feedback every month."))
+        research.create_community(workspace, actor=admin, name="Product panel",
+                                  description="Customers who agreed to give feedback every month.")
 
     for i, (first, last) in enumerate(zip(FIRST, LAST)):
         email = f"{first}.{last}@example.com"

@@ -60,17 +60,18 @@ def make_worker(app=None, queues: list[str] | tuple[str, ...] = QUEUE_NAMES, con
 
 def _scheduler_main(app, tick_seconds: float) -> None:
     """Body of the scheduler process (forked from the worker)."""
-    scheduler = Scheduler(load_tasks(), connection=redis_connection(), app=app, tick_seconds=tick_seconds)
+    from core.extensions import db
+
+    with app.app_context():
+        connection = redis_connection()  # this process's own connection, from the app's settings
+        db.engine.dispose(close=False)   # never reuse the parent's pooled database connections
+    scheduler = Scheduler(load_tasks(), connection=connection, app=app, tick_seconds=tick_seconds)
 
     def stop(_signum, _frame):
         scheduler.stop()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    if app is not None:
-        from core.extensions import db
-        with app.app_context():
-            db.engine.dispose(close=False)
     scheduler.run_forever()
 
 

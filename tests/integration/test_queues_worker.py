@@ -152,8 +152,12 @@ def test_the_lock_excludes_a_second_holder_and_expires(conn):
 
 
 @pytest.mark.slow
-def test_two_flask_workers_with_schedulers_stop_cleanly_on_sigterm(conn):
-    env = worker_env(SCHEDULER_TICK_SECONDS="1")
+def test_two_flask_workers_with_schedulers_stop_cleanly_on_sigterm(conn, tmp_path):
+    # A migrated database of their own, so every periodic task of the registry can run.
+    env = worker_env(TEST_DATABASE_URL=f"sqlite:///{tmp_path / 'workers.db'}")
+    migrated = subprocess.run(flask_cmd("db", "upgrade"), cwd=ROOT, env=env, capture_output=True, text=True,
+                              timeout=120)
+    assert migrated.returncode == 0, migrated.stderr[-3000:]
     procs = [subprocess.Popen(flask_cmd("worker"), cwd=ROOT, env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True) for _ in range(2)]
     try:
