@@ -57,6 +57,13 @@ def test_every_route_with_another_workspaces_id_answers_404(app):
     client = app.test_client()
     sign_in(client, alpha["users"]["admin"], alpha["workspace_id"])
     token = csrf_token(client)
+    from core.extensions import db
+    from models import Participant
+    beta_person = db.session.get(Participant, beta["ids"]["participant"])
+    # Words only Beta's rows hold ("Beta" itself may be typed by anyone, e.g. in a flash message).
+    beta_words = [beta_person.email, beta_person.last_name, beta_person.company, "Beta study", "Beta panel",
+                  "Beta diary", "Beta contacts", "no@beta.example", "ops@beta.example",
+                  *(u.email for u in beta["users"].values())]
     checked = 0
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
         if not set(rule.arguments) & set(ID_ARGS):
@@ -72,6 +79,8 @@ def test_every_route_with_another_workspaces_id_answers_404(app):
                 response = client.post(url, data={"csrf_token": token})
             assert response.status_code == 404, (
                 f"{method} {url} ({rule.endpoint}) with Beta's ids answered {response.status_code} to Alpha's admin")
+            body = response.get_data(as_text=True)
+            assert not [w for w in beta_words if w in body], f"{method} {url} shows Beta's data"
             checked += 1
     assert checked >= 10
 
