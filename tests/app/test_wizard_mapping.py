@@ -1,0 +1,187 @@
+"""Step 3, Mapping: compatible fields by type with parents one level up, fallbacks, suggested
+defaults, custom attributes, consent values, and validation errors shown on their field."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from core.extensions import db
+from models import ImportPlan
+from services import catalog
+from services import plans as plan_service
+from tests.app.wizard_support import emulator, make_admin, seed_connection, use_emulator, web_client
+from tests.support.web import csrf_token
+
+
+@pytest.fixture(scope="module")
+def emu():
+    with emulator() as server:
+        yield server
+
+
+@pytest.fixture
+def setup(app, emu, monkeypatch):
+    use_emulator(app, emu, monkeypatch)
+    ws, user = make_admin()
+    conn = seed_connection(ws, emu)
+    plan = plan_service.create_draft(ws, conn, user)
+    plan_service.save_object(plan, "Contact", ["Contact"])
+    return ws, conn, plan, web_client(app, user, ws)
+
+
+def _selected(html, name):
+    block = re.search(rf'<select id="f-{name}" name="{name}"[^>]*>(.*?)</select>', html, re.S).group(1)
+    chosen = re.search(r'<option value="([^"]*)" selected>', block)
+    return chosen.group(1) if chosen else ""
+
+
+def _options(html, name):
+    block = re.search(rf'<select id="f-{name}" name="{name}"[^>]*>(.*?)</select>', html, re.S).group(1)
+    return re.findall(r'<option value="([^"]+)"', block)
+
+
+GOOD = {"first_name": "FirstName", "last_name": "LastName", "email": "Email", "phone": "Phone",
+        "phone_fallback": "MobilePhone", "company": "Account.Name", "segment": "Persona__c",
+        "consent": "Consent_Status__c", "consent_in": ["Opted In"], "consent_out": ["Opted Out"],
+        "opt_out_flags": ["HasOptedOutOfEmail", "DoNotCall"], "external_id": "Id", "country": "MailingCountry",
+        "attr_name": ["Tier", ""], "attr_path": ["Account.Customer_Tier__c", ""]}
+
+
+def test_suggested_defaults_prefilled(app, setup):
+    _ws, _conn, plan, client = setup
+    html = client.get(f"/wizard/plans/{plan.id}/mapping").get_data(as_text=True)
+    assert _selected(html, "first_name") == "FirstName" and _selected(html, "last_name") == "LastName"
+    assert _selected(html, "email") == "Email"
+    assert (_selected(html, "phone"), _selected(html, "phone_fallback")) == ("Phone", "MobilePhone")
+    assert _selected(html, "company") == "Account.Name" and _selected(html, "external_id") == "Id"
+    assert _selected(html, "consent") == "Consent_Status__c" and _selected(html, "country") == "MailingCountry"
+    # The guide's words, and the consent values offered from the describe's picklist.
+    for words in ("First Name", "External Source ID", "Used for deduplication and update tracking.",
+                  "Used for phone-based studies and AI-moderated telephone interviews."):
+        assert words in html
+    assert 'name="consent_in" value="Opted In"' in html and 'name="consent_out" value="Opted Out"' in html
+    assert 'name="opt_out_flags" value="HasOptedOutOfEmail"' in html and 'name="opt_out_flags" value="DoNotCall"' in html
+
+
+def test_choices_fit_the_type_and_include_parents(app, setup):
+    _ws, _conn, plan, client = setup
+    html = client.get(f"/wizard/plans/{plan.id}/mapping").get_data(as_text=True)
+    emails = _options(html, "email")
+    assert emails[0] == "Email" and "Owner.Email" in emails and "LastName" in emails  # text fields too
+    assert "Birthdate" not in emails and "HasOptedOutOfEmail" not in emails
+    companies = _options(html, "company")
+    assert "Account.Name" in companies and "MailingAddress" not in companies  # never a compound field
+    assert _options(html, "external_id")[0] == "Id" and "Account.Id" not in _options(html, "external_id")
+    assert "Persona__c" in _options(html, "segment")
+    assert "Phone" in _options(html, "phone") and "MobilePhone" in _options(html, "phone_fallback")
+
+
+def test_save_stores_the_contract_shape(app, setup):
+    _ws, _conn, plan, client = setup
+    response = client.post(f"/wizard/plans/{plan.id}/mapping", data={"csrf_token": csrf_token(client), **GOOD})
+    assert response.status_code == 303 and response.headers["Location"].endswith(f"/wizard/plans/{plan.id}/filters")
+    db.session.expire_all()
+    saved = db.session.get(ImportPlan, plan.id)
+    assert saved.mapping == {
+        "fields": {"first_name": ["FirstName"], "last_name": ["LastName"], "email": ["Email"],
+                   "phone": ["Phone", "MobilePhone"], "company": ["Account.Name"], "segment": ["Persona__c"],
+                   "consent": ["Consent_Status__c"], "external_id": ["Id"]},
+        "country": ["MailingCountry"],
+        "attributes": [{"name": "Tier", "path": "Account.Customer_Tier__c"}],
+        "consent_rule": {"path": "Consent_Status__c", "opted_in": ["Opted In"], "opted_out": ["Opted Out"],
+                         "opt_out_flags": ["HasOptedOutOfEmail", "DoNotCall"]},
+    }
+    assert saved.wizard_step == "filters"
+    spec = plan_service.to_spec(saved, saved_workspace(saved))
+    assert spec.mapping.phone == ("Phone", "MobilePhone") and spec.mapping.company == ("Account.Name",)
+    assert spec.mapping.attributes == (("Tier", "Account.Customer_Tier__c"),)
+    assert spec.consent.path == "Consent_Status__c" and spec.consent.opt_out_flags == ("HasOptedOutOfEmail", "DoNotCall")
+    assert spec.org_id == "00D5g0000000001EAA" and spec.cursor_field == "SystemModstamp"
+    # The saved mapping comes back on the page as saved.
+    html = client.get(f"/wizard/plans/{plan.id}/mapping").get_data(as_text=True)
+    assert _selected(html, "segment") == "Persona__c"
+    assert 'name="attr_name" value="Tier"' in html
+
+
+def saved_workspace(plan):
+    from models import Workspace
+    return db.session.get(Workspace, plan.workspace_id)
+
+
+@pytest.mark.parametrize("change,field,message", [
+    ({"external_id": ""}, "external_id", "Map the External Source ID"),
+    ({"email": "", "phone": "", "phone_fallback": ""}, "email", "Map an email or a phone field"),
+    ({"email": "Birthdate"}, "email", "Birthdate cannot be used as Email: its type does not fit."),
+    ({"company": "Nope__c"}, "company", "Nope__c is not a field of Contact."),
+    ({"company": "MailingAddress"}, "company", "cannot be used as Company"),
+    ({"phone": "", "phone_fallback": "MobilePhone"}, "phone_fallback", "Choose the first field before its fallback."),
+    ({"consent_in": ["Maybe"]}, "consent_in", "Maybe is not a value of Consent_Status__c."),
+    ({"consent_in": [], "consent_out": []}, "consent_in", "Choose which values mean opted in or opted out."),
+    ({"consent_out": ["Opted In"]}, "consent_out", "A value cannot mean both opted in and opted out."),
+    ({"opt_out_flags": ["IsDeleted"]}, "opt_out_flags", "IsDeleted is not an opt-out checkbox of Contact."),
+    ({"attr_name": ["", ""], "attr_path": ["Account.Customer_Tier__c", ""]}, "attr_name-0", "Give the attribute a name."),
+    ({"attr_name": ["Tier", "tier"], "attr_path": ["Account.Name", "Title"]}, "attr_name-1", "“tier” is used twice."),
+    ({"attr_name": ["Tier"], "attr_path": ["Account.Owner.Name"]}, "attr_path-0", "Account.Owner.Name is not a field of Contact."),
+])
+def test_validation_errors_show_on_their_field(app, setup, change, field, message):
+    _ws, _conn, plan, client = setup
+    response = client.post(f"/wizard/plans/{plan.id}/mapping", data={"csrf_token": csrf_token(client),
+                                                                     **{**GOOD, **change}})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert f'<p class="error" id="{field}-error">' in html
+    error = html.split(f'<p class="error" id="{field}-error">')[1].split("</p>")[0]
+    assert message in error
+    db.session.expire_all()
+    assert db.session.get(ImportPlan, plan.id).mapping == {}  # nothing saved
+
+
+def test_attribute_rows_added_and_removed_without_javascript(app, setup):
+    _ws, _conn, plan, client = setup
+    token = csrf_token(client)
+    data = {**GOOD, "attr_name": ["Tier", "Role"], "attr_path": ["Account.Customer_Tier__c", "Title"]}
+    added = client.post(f"/wizard/plans/{plan.id}/mapping", data={"csrf_token": token, **data,
+                                                                  "action": "add_attribute"})
+    html = added.get_data(as_text=True)
+    assert added.status_code == 200 and html.count('class="attribute-row"') == 3
+    assert 'name="attr_name" value="Role"' in html
+    removed = client.post(f"/wizard/plans/{plan.id}/mapping", data={"csrf_token": token, **data,
+                                                                    "action": "remove_attribute:0"})
+    html = removed.get_data(as_text=True)
+    assert 'name="attr_name" value="Tier"' not in html and 'name="attr_name" value="Role"' in html
+    db.session.expire_all()
+    assert db.session.get(ImportPlan, plan.id).mapping == {}  # only "save" saves
+    # The same buttons work through htmx: the panel comes back.
+    hx = client.post(f"/wizard/plans/{plan.id}/mapping", data={"csrf_token": token, **data, "action": "add_attribute"},
+                     headers={"HX-Request": "true", "HX-Target": "wizard"})
+    assert hx.status_code == 200 and "<html" not in hx.get_data(as_text=True)
+
+
+def test_consent_values_follow_the_chosen_field(app, setup):
+    _ws, _conn, plan, client = setup
+    response = client.post(f"/wizard/plans/{plan.id}/mapping", data={
+        "csrf_token": csrf_token(client), **GOOD, "consent": "HasOptedOutOfEmail", "consent_in": [],
+        "consent_out": [], "action": "consent_values"})
+    html = response.get_data(as_text=True)
+    assert 'name="consent_out" value="true"' in html and 'name="consent_in" value="false"' in html
+    assert 'value="Opted In"' not in html.split('id="consent-values"')[1].split("</fieldset>")[0]
+
+
+def test_mapping_changes_reset_the_cursor_and_void_consent(app, setup):
+    _ws, _conn, plan, client = setup
+    fields = catalog.field_catalog(plan_service.plan_connection(plan), "Contact")
+    assert plan_service.save_mapping(plan, GOOD, fields) == {}
+    from models.types import utcnow
+    plan.cursor_at = utcnow()
+    plan.cursor_fingerprint = "x"
+    plan.consent_confirmed_at = utcnow()
+    plan.consent_confirmation_text = "I confirm"
+    plan.consent_fingerprint = plan_service.consent_fingerprint(plan)
+    db.session.commit()
+    assert plan_service.consent_confirmed(plan)
+    assert plan_service.save_mapping(plan, GOOD, fields) == {}  # the same mapping changes nothing
+    assert plan.cursor_at is not None and plan_service.consent_confirmed(plan)
+    assert plan_service.save_mapping(plan, {**GOOD, "company": ""}, fields) == {}
+    assert plan.cursor_at is None and plan.cursor_fingerprint is None
+    assert plan.consent_confirmed_at is None and plan.consent_confirmation_text is None
