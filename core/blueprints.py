@@ -5,6 +5,7 @@ BLUEPRINTS = [
     "participants.views:bp",
     "research.views:bp",
     "integrations.views:bp",
+    "wizard:bp",
     "invite.views:bp",
     "messages.views:bp",
     "operations.views:bp",
