@@ -55,6 +55,7 @@ FIELDS = ("Id, FirstName, LastName, Email, Phone, MobilePhone, Account.Name, Mai
           "Consent_Status__c, HasOptedOutOfEmail, SystemModstamp")
 SOQL = f"SELECT {FIELDS} FROM Contact ORDER BY SystemModstamp, Id"
 PAGE = 2000
+_cpu_at_start = [0.0]
 
 
 # --- child side ------------------------------------------------------------------------------------
@@ -115,6 +116,7 @@ def _floor(emu: dict, db_url: str, validated: bool) -> dict:
     _app(db_url, emu, reset=True)
     ws = _workspace().id
     rss0 = _rss_mb()
+    cpu0 = _cpu()
     conn = db.engine.raw_connection()
     sql = ("INSERT INTO participants (workspace_id, first_name, last_name, email, email_key, phone_raw, "
            "phone_e164, phone_ext, phone_key, company, segments, consent_status, attributes, status, "
@@ -144,7 +146,7 @@ def _floor(emu: dict, db_url: str, validated: bool) -> dict:
         n += len(records)
     elapsed = time.perf_counter() - t0
     conn.close()
-    return {"records": n, "seconds": elapsed, "api_calls": calls, "rss_start_mb": rss0}
+    return {"records": n, "seconds": elapsed, "api_calls": calls, "rss_start_mb": rss0, "cpu_mark": cpu0}
 
 
 def _naive(emu: dict, db_url: str) -> dict:
@@ -156,6 +158,7 @@ def _naive(emu: dict, db_url: str) -> dict:
     _app(db_url, emu, reset=True)
     ws = _workspace().id
     rss0 = _rss_mb()
+    cpu0 = _cpu()
     t0 = time.perf_counter()
     sf = Salesforce(instance_url=emu["url"], session_id=emu["token"], version="62.0", session=_session(emu))
     records = sf.query_all(SOQL)["records"]
@@ -175,7 +178,8 @@ def _naive(emu: dict, db_url: str) -> dict:
         if i % PAGE == 0:
             db.session.commit()
     db.session.commit()
-    return {"records": len(records), "seconds": time.perf_counter() - t0, "rss_start_mb": rss0}
+    return {"records": len(records), "seconds": time.perf_counter() - t0, "rss_start_mb": rss0,
+            "cpu_mark": cpu0}
 
 
 def _product(emu: dict, db_url: str, reuse: bool) -> dict:
@@ -211,6 +215,7 @@ def _product(emu: dict, db_url: str, reuse: bool) -> dict:
         return real_check(*args, **kwargs)
     validate.check_record = counting_check
     rss0 = _rss_mb()
+    cpu0 = _cpu()
     profile = os.environ.get("BENCH_PROFILE")  # a file: cProfile stats of the run
     if profile:
         import cProfile
@@ -225,11 +230,18 @@ def _product(emu: dict, db_url: str, reuse: bool) -> dict:
     counts = {k: getattr(run, k) for k in ("fetched", "imported", "updated", "unchanged", "skipped",
                                            "failed", "excluded", "invited", "left")}
     return {"records": run.fetched, "seconds": elapsed, "status": run.status, "reason": run.reason,
-            "api_calls": run.api_calls, "validated": checked[0], "counts": counts, "rss_start_mb": rss0}
+            "api_calls": run.api_calls, "validated": checked[0], "counts": counts, "rss_start_mb": rss0,
+            "cpu_mark": cpu0}
+
+
+def _cpu(who=resource.RUSAGE_SELF) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
 
 
 def child(args) -> None:
     emu = json.loads(Path(args.emu).read_text())
+    _cpu_at_start[0] = _cpu()
     if args.path in ("raw", "validated"):
         result = _floor(emu, args.db_url, args.path == "validated")
     elif args.path == "naive":
@@ -237,6 +249,7 @@ def child(args) -> None:
     else:
         result = _product(emu, args.db_url, args.reuse)
     result["rss_peak_mb"] = _rss_mb()
+    result["cpu_seconds"] = _cpu() - result.pop("cpu_mark", _cpu_at_start[0])
     print("RESULT " + json.dumps(result, default=str), flush=True)
 
 
@@ -254,6 +267,7 @@ def _run_child(path: str, db_url: str, emu_file: str, reuse: bool = False, timeo
     if reuse:
         cmd.append("--reuse")
     load = os.getloadavg()[0]
+    server_cpu = _cpu()  # the emulator serves from threads of this process
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
                           env={**os.environ, "PYTHONHASHSEED": "0"})
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
@@ -261,6 +275,7 @@ def _run_child(path: str, db_url: str, emu_file: str, reuse: bool = False, timeo
         raise RuntimeError(f"{path} child failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     result = json.loads(line[len("RESULT "):])
     result["load"] = load
+    result["emulator_cpu_seconds"] = _cpu() - server_cpu
     result["rate"] = result["records"] / result["seconds"] if result["seconds"] else 0
     return result
 
@@ -340,6 +355,8 @@ def main() -> None:
                         extra = f" calls {r.get('api_calls')}" if "api_calls" in r else ""
                         print(f"{dbname:10} {n:>8,} {path:10} {r['seconds']:7.2f} s {r['rate']:8,.0f} rec/s "
                               f"rss {r['rss_peak_mb']:5.0f} MB (start {r['rss_start_mb']:.0f}) "
+                              f"cpu {r['cpu_seconds'] / r['records'] * 1e6:4.0f} us/rec "
+                              f"(emulator {r['emulator_cpu_seconds'] / r['records'] * 1e6:3.0f}) "
                               f"load {r['load']:.1f}{extra}", flush=True)
                         if path == "product":
                             if r.get("status") != "succeeded":
@@ -355,6 +372,9 @@ def main() -> None:
             for dbname in args.db:
                 rates = [r["rate"] for r in results if r["path"] == path and r["db"] == dbname and r["n"] == n]
                 if rates:
+                    cpu = [r["cpu_seconds"] / r["records"] * 1e6 for r in results
+                           if r["path"] == path and r["db"] == dbname and r["n"] == n]
+                    print(f"median {dbname:10} {n:>8,} {path:10} worker CPU {statistics.median(cpu):5.0f} us/record")
                     mem = [r["rss_peak_mb"] for r in results if r["path"] == path and r["db"] == dbname and r["n"] == n]
                     print(f"median {dbname:10} {n:>8,} {path:10} {statistics.median(rates):8,.0f} rec/s "
                           f"(runs: {', '.join(f'{x:,.0f}' for x in rates)}) rss max {max(mem):.0f} MB")

@@ -5,6 +5,7 @@ empty (case C08). A path through a null parent reads as None: never ``{}``, ``"N
 parent's ``attributes``.
 """
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 Scalar = str | int | float | bool
@@ -17,24 +18,41 @@ def get_path(record: Mapping[str, Any] | None, path: str) -> Scalar | None:
     not a field value and reads as None.
     """
     node: Any = record
-    for step in path.split("."):
-        if not isinstance(node, Mapping):
+    for step in _steps(path):
+        # type() first: isinstance against the Mapping ABC costs more than the lookup itself,
+        # and every mapped field of every record comes through here.
+        if type(node) is not dict and not isinstance(node, Mapping):
             return None
-        node = _get_key(node, step)
+        node = node[step] if step in node else _get_key(node, step)
+    if node is None or type(node) in _SCALARS:
+        return node
     if isinstance(node, (Mapping, list, tuple)):
         return None
     return node
+
+
+_SCALARS = (str, int, float, bool)
+
+
+@lru_cache(maxsize=1024)
+def _steps(path: str) -> tuple[str, ...]:
+    return tuple(path.split("."))
 
 
 def _get_key(node: Mapping[str, Any], key: str) -> Any:
     if key in node:
         return node[key]
     # SOQL names are case-insensitive; a path typed as "account.name" still finds "Account".
-    folded = key.casefold()
+    folded = _fold(key)
     for name, value in node.items():
         if isinstance(name, str) and name.casefold() == folded and name != "attributes":
             return value
     return None
+
+
+@lru_cache(maxsize=1024)
+def _fold(key: str) -> str:
+    return key.casefold()
 
 
 def get_text(record: Mapping[str, Any] | None, path: str) -> str | None:
