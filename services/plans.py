@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Callable, Iterable, Mapping
@@ -286,12 +287,27 @@ def suggested_mapping(catalog: FieldCatalog) -> dict:
     if consent and consent not in STANDARD_CONSENT_CHECKBOXES:
         mapping["fields"]["consent"] = [consent]
         mapping["consent_rule"]["path"] = consent
+        opted_in, opted_out = _suggest_consent_values(consent_values(catalog, consent))
+        mapping["consent_rule"]["opted_in"], mapping["consent_rule"]["opted_out"] = opted_in, opted_out
     for name in ("MailingCountry", "Country", "BillingCountry"):
         choice = catalog.resolve(name)
         if choice is not None:
             mapping["country"] = [choice.path]
             break
     return mapping
+
+
+_OPTED_OUT_WORDS = re.compile(r"\bopt(ed)?[\s_-]*out\b|withdrawn|revoked|unsubscribed|declined|do not|^no$|^false$",
+                              re.IGNORECASE)
+_OPTED_IN_WORDS = re.compile(r"\bopt(ed)?[\s_-]*in\b|granted|\bsubscribed|consented|^yes$|^true$", re.IGNORECASE)
+
+
+def _suggest_consent_values(values: list[str]) -> tuple[list[str], list[str]]:
+    """Picklist values that say opted in / opted out in so many words (a suggestion the
+    researcher confirms; values saying neither are left unknown)."""
+    opted_out = [v for v in values if _OPTED_OUT_WORDS.search(v)]
+    opted_in = [v for v in values if v not in opted_out and _OPTED_IN_WORDS.search(v)]
+    return opted_in, opted_out
 
 
 def consent_values(catalog: FieldCatalog, path: str | None) -> list[str]:

@@ -60,7 +60,9 @@ def test_suggested_defaults_prefilled(app, setup):
     for words in ("First Name", "External Source ID", "Used for deduplication and update tracking.",
                   "Used for phone-based studies and AI-moderated telephone interviews."):
         assert words in html
-    assert 'name="consent_in" value="Opted In"' in html and 'name="consent_out" value="Opted Out"' in html
+    assert 'name="consent_in" value="Opted In" aria-label="Opted In means opted in" checked' in html
+    assert 'name="consent_out" value="Opted Out" aria-label="Opted Out means opted out" checked' in html
+    assert 'name="consent_in" value="Opted Out" aria-label="Opted Out means opted in" >' in html
     assert 'name="opt_out_flags" value="HasOptedOutOfEmail"' in html and 'name="opt_out_flags" value="DoNotCall"' in html
 
 
