@@ -13,6 +13,9 @@
     own fields plus parents one level up (Account.Name, Owner.Email...).
 ``refresh(connection)``   drop every cached describe of the connection (the "Refresh" button)
 ``cached_cursor_field(connection, object_name) -> str | None``   from the cache only
+``objects_or_reason(connection, *, refresh=False) -> (rows, reason | None)`` and
+``field_catalog_or_reason(connection, object_name) -> (FieldCatalog | None, reason | None)``
+    for views (which never import salesforce/): a Salesforce failure becomes its readable reason
 ``catalog_fetched_at(connection)``   when describeGlobal was cached
 
 Describes live in ``DescribeCache`` (one row per connection and object; describeGlobal under
@@ -29,6 +32,7 @@ from sqlalchemy import delete, select
 from core.extensions import db
 from models import DescribeCache, SalesforceConnection
 from models.types import utcnow
+from salesforce.errors import SalesforceError
 from salesforce.describe import (FieldCatalog, ObjectDescribe, ObjectSummary, discoverable_objects,
                                  parent_objects)
 from services import connections
@@ -235,3 +239,22 @@ def cached_cursor_field(connection: SalesforceConnection, object_name: str) -> s
     if row is None or not row.payload:
         return None
     return ObjectDescribe.from_json(row.payload).cursor_field
+
+
+# --- for views: failures as readable reasons ------------------------------------------------
+
+def objects_or_reason(connection: SalesforceConnection, *, refresh: bool = False):
+    try:
+        return list_objects(connection, refresh=refresh), None
+    except SalesforceError as exc:
+        db.session.rollback()
+        return [], exc.reason
+
+
+def field_catalog_or_reason(connection: SalesforceConnection, object_name: str):
+    try:
+        return field_catalog(connection, object_name), None
+    except SalesforceError as exc:
+        db.session.rollback()
+        return None, exc.reason
+

@@ -34,6 +34,8 @@ Public API
 ``snapshot(plan) -> Snapshot``
 ``to_spec(plan, workspace, *, cursor_field=None, look_back=None) -> sync.plan.Plan``
 ``to_filter_group(plan) -> salesforce.soql.FilterGroup``
+``preview_mapping(plan, mapping, catalog, workspace, limit=5) -> (rows, reason | None)``
+    a few records read through a (not yet saved) mapping, values as text ("" for nothing)
 
 Errors are ``{form_field_name: message}``; views show each message on its field. Functions that
 save commit the session themselves (one transaction per step save).
@@ -451,6 +453,46 @@ def save_mapping(plan: ImportPlan, data: Mapping[str, Any], catalog: FieldCatalo
     apply_change(plan, before)
     db.session.commit()
     return {}
+
+
+PREVIEW_CONSENT_LABELS = {"opted_in": "Opted in", "opted_out": "Opted out", "unknown": "Missing"}
+
+
+def preview_mapping(plan: ImportPlan, mapping: dict, catalog: FieldCatalog, workspace,
+                    limit: int = 5) -> tuple[list[dict], str | None]:
+    """The first ``limit`` records of the plan's object read through ``mapping``: participant
+    field -> text, "" where there is nothing (a null parent such as a Contact without Account
+    gives "", never None or the parent's JSON). Returns (rows, None) or ([], reason)."""
+    from salesforce.errors import SalesforceError
+    from salesforce.soql import build_query
+    from services import connections
+    from sync.mapping import map_record
+
+    draft = ImportPlan(workspace_id=plan.workspace_id, connection_id=plan.connection_id,
+                       object_name=plan.object_name, mapping=mapping, filters={}, action="pool")
+    spec = to_spec(draft, workspace, cursor_field=catalog.object.cursor_field or "Id")
+    fields = [f for f in spec.select_fields() if f == "Id" or catalog.resolve(f) is not None]
+    soql = build_query(plan.object_name, fields, limit=limit)
+    connection = plan_connection(plan)
+    try:
+        client = connections.client_for(connection)
+        try:
+            page = next(client.query_pages(soql, batch_size=200))
+        finally:
+            connections.record_usage(connection, client)
+    except SalesforceError as exc:
+        return [], exc.reason
+    rows = []
+    for record in page.records[:limit]:
+        mapped = map_record(spec, record)
+        row = {key: "" if getattr(mapped, key) is None else str(getattr(mapped, key))
+               for key in ("first_name", "last_name", "email", "phone", "company")}
+        row["segment"] = "; ".join(mapped.segments)
+        row["consent"] = PREVIEW_CONSENT_LABELS.get(mapped.consent.value, mapped.consent.value)
+        row["attributes"] = {name: "" if value is None else str(value) for name, value in mapped.attributes}
+        row["record_id"] = mapped.record_id
+        rows.append(row)
+    return rows, None
 
 
 # --- fingerprints, cursor and consent voiding (shared) ---------------------------------------

@@ -12,13 +12,11 @@ from flask import request
 from core.security import requires
 from core.tenancy import current_workspace
 from models import ImportPlan
-from salesforce.errors import SalesforceError
 from services import catalog
 from services import plans as plan_service
 from wizard import bp, load_plan, render_step, step_done
 
 PREVIEW_ROWS = 5
-CONSENT_LABELS = {"opted_in": "Opted in", "opted_out": "Opted out", "unknown": "Missing"}
 
 
 def _values_from_mapping(mapping: dict) -> dict:
@@ -64,38 +62,6 @@ def _data(values: dict) -> dict:
     return data
 
 
-def _preview(plan: ImportPlan, catalog_, mapping: dict):
-    """A few records read through ``mapping`` (participant field → text, "" for nothing)."""
-    from salesforce.soql import build_query
-    from services import connections
-    from sync.mapping import map_record
-
-    draft = ImportPlan(workspace_id=plan.workspace_id, connection_id=plan.connection_id,
-                       object_name=plan.object_name, mapping=mapping, filters={}, action="pool")
-    spec = plan_service.to_spec(draft, current_workspace(), cursor_field=catalog_.object.cursor_field or "Id")
-    fields = [f for f in spec.select_fields() if catalog_.resolve(f) is not None or f == "Id"]
-    soql = build_query(plan.object_name, fields, order_by=None, limit=PREVIEW_ROWS)
-    connection = plan_service.plan_connection(plan)
-    client = connections.client_for(connection)
-    try:
-        page = next(client.query_pages(soql, batch_size=200))
-    finally:
-        connections.record_usage(connection, client)
-    rows = []
-    for record in page.records:
-        mapped = map_record(spec, record)
-        row = {}
-        for key in ("first_name", "last_name", "email", "phone", "company"):
-            value = getattr(mapped, key, None)
-            row[key] = "" if value is None else str(value)
-        row["segment"] = "; ".join(mapped.segments)
-        row["consent"] = CONSENT_LABELS.get(mapped.consent.value, mapped.consent.value)
-        row["attributes"] = {name: "" if value is None else str(value) for name, value in mapped.attributes}
-        row["record_id"] = mapped.record_id
-        rows.append(row)
-    return rows
-
-
 @bp.route("/wizard/plans/<int:plan_id>/mapping", methods=["GET", "POST"])
 @requires("manage_imports")
 def mapping(plan_id: int):
@@ -103,10 +69,9 @@ def mapping(plan_id: int):
     if not isinstance(plan, ImportPlan):
         return plan
     connection = plan_service.plan_connection(plan)
-    try:
-        fields = catalog.field_catalog(connection, plan.object_name)
-    except SalesforceError as exc:
-        return render_step(plan, "mapping", "wizard/_step_mapping.html", sf_error=exc.reason, catalog=None,
+    fields, reason = catalog.field_catalog_or_reason(connection, plan.object_name)
+    if fields is None:
+        return render_step(plan, "mapping", "wizard/_step_mapping.html", sf_error=reason, catalog=None,
                            values=_values_from_mapping(plan.mapping), errors={})
     errors: dict = {}
     preview_rows = None
@@ -124,10 +89,8 @@ def mapping(plan_id: int):
         elif action == "preview":
             mapping_, errors = plan_service.validate_mapping(_data(values), fields)
             if not errors:
-                try:
-                    preview_rows = _preview(plan, fields, mapping_)
-                except SalesforceError as exc:
-                    preview_error = exc.reason
+                preview_rows, preview_error = plan_service.preview_mapping(
+                    plan, mapping_, fields, current_workspace(), limit=PREVIEW_ROWS)
         elif action == "save":
             errors = plan_service.save_mapping(plan, _data(values), fields)
             if not errors:

@@ -5,18 +5,13 @@ from flask import request
 
 from core.security import requires
 from models import ImportPlan
-from salesforce.errors import SalesforceError
 from services import catalog
 from services import plans as plan_service
 from wizard import bp, load_plan, render_step, step_done
 
 
 def _rows(plan: ImportPlan, refresh: bool = False):
-    connection = plan_service.plan_connection(plan)
-    try:
-        return catalog.list_objects(connection, refresh=refresh), None
-    except SalesforceError as exc:
-        return [], exc.reason
+    return catalog.objects_or_reason(plan_service.plan_connection(plan), refresh=refresh)
 
 
 @bp.route("/wizard/plans/<int:plan_id>/object", methods=["GET", "POST"])
