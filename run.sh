@@ -65,7 +65,7 @@ wait_for() {  # wait_for SECONDS DESCRIPTION COMMAND...
   local seconds=$1 what=$2; shift 2
   for _ in $(seq $((seconds * 5))); do
     "$@" >/dev/null 2>&1 && return 0
-    sleep 0.2
+    sleep 0.2 & wait $!
   done
   echo "!! $what did not come up in ${seconds}s; see $STATE_DIR/logs/"; exit 1
 }
@@ -82,11 +82,16 @@ fi
 echo "    Redis: $REDIS_URL"
 
 # --- database and demo data ----------------------------------------------------------------------
+# Steps run in the background and are waited for: a foreground child that catches Ctrl-C
+# itself would keep bash from running the trap.
+step() { "$@" & wait $!; }
 echo "==> migrating the database"
-"${FLASK[@]}" db upgrade 2>&1 | grep -v '^INFO' || true
-"${FLASK[@]}" db current 2>/dev/null | grep -q head || { echo "!! migrations did not reach head"; exit 1; }
+step "${FLASK[@]}" db upgrade > "$STATE_DIR/logs/migrate.log" 2>&1 \
+  || { cat "$STATE_DIR/logs/migrate.log"; echo "!! flask db upgrade failed"; exit 1; }
 echo "==> demo data"
-SEED_OUTPUT=$("${FLASK[@]}" seed-demo)
+step "${FLASK[@]}" seed-demo > "$STATE_DIR/logs/seed.log" 2>&1 \
+  || { cat "$STATE_DIR/logs/seed.log"; echo "!! flask seed-demo failed"; exit 1; }
+SEED_OUTPUT=$(cat "$STATE_DIR/logs/seed.log")
 echo "$SEED_OUTPUT"
 
 # --- the Salesforce emulator (the demo org) ------------------------------------------------------
@@ -134,9 +139,14 @@ $EMULATOR_LINE
 
 EOF
 
-# Stop everything when any process ends on its own.
-set +e
-wait -n "${PIDS[@]}"
-sleep 1  # a Ctrl-C that ended the process is handled by the trap meanwhile
-echo "!! a process ended on its own; see $STATE_DIR/logs/"
-exit 1
+# Stop everything when any process ends on its own (Ctrl-C is handled by the trap).
+while :; do
+  for pid in "${PIDS[@]}"; do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      echo "!! a process ended on its own; see $STATE_DIR/logs/"
+      exit 1
+    fi
+  done
+  # `wait` (unlike a foreground command) returns at once on Ctrl-C, so the trap runs first.
+  sleep 1 & wait $!
+done
