@@ -127,8 +127,12 @@ def test_to_spec_builds_the_engine_plan(app, plan):
     ws = plan_service.plan_connection(plan)
     from models import Workspace
     workspace = db.session.get(Workspace, plan.workspace_id)
+    from models import Study
+    studies = [Study(workspace_id=workspace.id, name=n) for n in ("One", "Two")]
+    db.session.add_all(studies)
+    db.session.flush()
     plan.object_name, plan.mapping, plan.filters = "Contact", MAPPING, FILTERS
-    plan.action, plan.target_study_id, plan.leaving_policy = "invite_study", 5, "archive"
+    plan.action, plan.target_study_id, plan.leaving_policy = "invite_study", studies[0].id, "archive"
     plan.excluded_record_ids = ["003000000000001"]
     plan.consent_confirmed_at, plan.consent_confirmation_text = utcnow(), "I confirm."
     plan.consent_fingerprint = plan_service.consent_fingerprint(plan)
@@ -143,13 +147,14 @@ def test_to_spec_builds_the_engine_plan(app, plan):
     c = spec.consent
     assert (c.path, c.opted_in_values, c.opted_out_values, c.opt_out_flags) == (
         "Consent_Status__c", ("Opted In", "Granted"), ("Opted Out", "Withdrawn"), ("HasOptedOutOfEmail",))
-    assert spec.action is Action.INVITE_STUDY and spec.target_id == "5" and spec.invite_confirmation == "I confirm."
+    assert spec.action is Action.INVITE_STUDY and spec.target_id == str(studies[0].id)
+    assert spec.invite_confirmation == "I confirm."
     assert spec.leaving_policy is LeavingPolicy.ARCHIVE and spec.default_region == "GB"
     assert spec.cursor_field == "LastModifiedDate" and spec.look_back == timedelta(minutes=2)
     assert spec.excluded_ids == frozenset({"003000000000001AAA"})
     assert '"MailingCountry"' in spec.filters
     # A confirmation given for another target does not reach the engine.
-    plan.target_study_id = 6
+    plan.target_study_id = studies[1].id
     assert plan_service.to_spec(plan, workspace, cursor_field="SystemModstamp").invite_confirmation is None
     other, _ = make_admin("Beta")
     with pytest.raises(ValueError):
