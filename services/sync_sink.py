@@ -158,9 +158,6 @@ class DatabaseSink:
                     Participant.workspace_id == ws, Participant.email_key.in_(keys))):
                 result.by_email[key] = pid
                 wanted.add(pid)
-            suppressed = db.session.execute(select(SuppressionEntry.email_key).where(
-                SuppressionEntry.workspace_id == ws, SuppressionEntry.email_key.in_(keys))).scalars()
-            result.suppressed_email_keys |= frozenset(suppressed)
         for keys in _chunks(query.phone_keys):
             for pid, key in db.session.execute(select(Participant.id, Participant.phone_key).where(
                     Participant.workspace_id == ws, Participant.phone_key.in_(keys))
@@ -180,6 +177,20 @@ class DatabaseSink:
                 result.participants[p.id] = KnownParticipant(
                     p.id, p.email_key, p.phone_key, _consent(p.consent_status),
                     p.status == STATUS_ARCHIVED, p.id in invited)
+        # The do-not-contact list for the records' keys and the found participants' own keys
+        # (the engine keeps a suppressed person opted out whatever Salesforce says).
+        email_keys = set(query.email_keys) | {p.email_key for p in result.participants.values()}
+        phone_keys = set(query.phone_keys) | {p.phone_key for p in result.participants.values()}
+        email_keys.discard(None)
+        phone_keys.discard(None)
+        for keys in _chunks(email_keys):
+            result.suppressed_email_keys |= frozenset(db.session.execute(
+                select(SuppressionEntry.email_key).where(
+                    SuppressionEntry.workspace_id == ws, SuppressionEntry.email_key.in_(keys))).scalars())
+        for keys in _chunks(phone_keys):
+            result.suppressed_phone_keys |= frozenset(db.session.execute(
+                select(SuppressionEntry.phone_key).where(
+                    SuppressionEntry.workspace_id == ws, SuppressionEntry.phone_key.in_(keys))).scalars())
         return result
 
     # -- commit ------------------------------------------------------------------------------

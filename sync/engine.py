@@ -252,9 +252,11 @@ class _Run:
                 return _RecordWrites(outcome(SKIPPED, reason))
             new = identity.new_participant()
             identity.claim(new, record, email_key, phone_key)
-            writes = _RecordWrites(outcome(IMPORTED, None, new),
+            suppressed = _suppressed(checked, None, known)
+            values, note = _consent_outranked(values, suppressed, None)
+            writes = _RecordWrites(outcome(IMPORTED, note, new),
                                    creates=[NewParticipant(new, values)], links=[link(new)])
-            self._maybe_invite(record, checked, new, None, known, writes)
+            self._maybe_invite(record, checked, new, None, known, writes, suppressed)
             return writes
 
         participant = found.participant
@@ -275,7 +277,10 @@ class _Run:
                 outcome(UNCHANGED, f"Converted lead; the person continues as "
                                    f"{record.person_refs[0]}", participant),
                 links=[link(participant)])
-        writes = _RecordWrites(outcome(UPDATED, via, participant),
+        suppressed = _suppressed(checked, current, known)
+        values, note = _consent_outranked(values, suppressed, current)
+        reason = "; ".join(r for r in (via, note) if r) or None
+        writes = _RecordWrites(outcome(UPDATED, reason, participant),
                                updates=[ParticipantUpdate(participant, values)],
                                links=[link(participant)])
         if record.consent == Consent.OPTED_OUT and (current is None
@@ -285,7 +290,7 @@ class _Run:
                                                plan.leaving_policy, reason))
             writes.outcome = outcome(UPDATED, reason, participant)
             return writes
-        self._maybe_invite(record, checked, participant, current, known, writes)
+        self._maybe_invite(record, checked, participant, current, known, writes, suppressed)
         return writes
 
     def _not_importable(self, record: MappedRecord, checked: validate.CheckedRecord) -> str | None:
@@ -313,7 +318,7 @@ class _Run:
             consent_evidence=record.consent_evidence if consent_known else ())
 
     def _maybe_invite(self, record, checked, participant, current, known: LookupResult,
-                      writes: _RecordWrites) -> None:
+                      writes: _RecordWrites, suppressed: str | None = None) -> None:
         plan = self.plan
         if not plan.action.invites or not plan.target_id:
             return
@@ -324,8 +329,8 @@ class _Run:
             why_not = f"consent is {record.consent.value.replace('_', ' ')}"
         elif not checked.email.valid:
             why_not = "no valid email"
-        elif checked.email.key in known.suppressed_email_keys:
-            why_not = "the email is suppressed"
+        elif suppressed:
+            why_not = suppressed
         elif current is not None and current.archived:
             why_not = "the participant is archived"
         elif current is not None and current.invited:
@@ -339,6 +344,29 @@ class _Run:
             participant, plan.action, plan.target_id, record.consent, record.consent_evidence,
             plan.invite_confirmation, record.ref))
         writes.outcome = _replace(writes.outcome, invited=True)
+
+
+def _suppressed(checked: validate.CheckedRecord, current, known: LookupResult) -> str | None:
+    """Why the person is on the do-not-contact list (by the record's keys or the participant's
+    own, which an email changed in Salesforce would otherwise escape), or None."""
+    emails = {checked.email.key, getattr(current, "email_key", None)} - {None}
+    phones = {checked.phone.key, getattr(current, "phone_key", None)} - {None}
+    if emails & known.suppressed_email_keys:
+        return "the email is suppressed"
+    if phones & known.suppressed_phone_keys:
+        return "the phone number is suppressed"
+    return None
+
+
+def _consent_outranked(values: ParticipantValues, suppressed: str | None,
+                       current) -> tuple[ParticipantValues, str | None]:
+    """A suppressed person stays opted out whatever Salesforce says: an unsubscribe (or an admin's
+    do-not-contact entry) made in the product outranks the CRM. (values to write, outcome note)."""
+    if not suppressed or values.consent is None or values.consent == Consent.OPTED_OUT:
+        return values, None
+    kept = current is not None and current.consent == Consent.OPTED_OUT
+    note = f"consent {'kept' if kept else 'set to'} opted out: on the suppression list"
+    return replace(values, consent=Consent.OPTED_OUT), note
 
 
 def _replace(outcome: RecordOutcome, **changes: Any) -> RecordOutcome:

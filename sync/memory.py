@@ -69,9 +69,11 @@ class _State:
 
 
 class MemorySink:
-    def __init__(self, suppressed_email_keys: frozenset[str] = frozenset()):
+    def __init__(self, suppressed_email_keys: frozenset[str] = frozenset(),
+                 suppressed_phone_keys: frozenset[str] = frozenset()):
         self.state = _State()
         self.suppressed_email_keys = frozenset(suppressed_email_keys)
+        self.suppressed_phone_keys = frozenset(suppressed_phone_keys)
         self.lookups: list[Lookup] = []
         self.commits = 0
         self.cursor_writes = 0
@@ -112,8 +114,7 @@ class MemorySink:
     def lookup(self, query: Lookup) -> LookupResult:
         self.lookups.append(query)
         state = self.state
-        result = LookupResult(suppressed_email_keys=frozenset(
-            query.email_keys & self.suppressed_email_keys))
+        result = LookupResult()
         wanted: set[int] = set()
         for ref in query.refs:
             stored = state.links.get(ref)
@@ -135,6 +136,10 @@ class MemorySink:
                 for i in state.invitations)
             result.participants[pid] = KnownParticipant(
                 pid, p.email_key, p.phone_key, p.consent, p.archived, invited)
+        emails = set(query.email_keys) | {p.email_key for p in result.participants.values()}
+        phones = set(query.phone_keys) | {p.phone_key for p in result.participants.values()}
+        result.suppressed_email_keys = frozenset(emails & self.suppressed_email_keys)
+        result.suppressed_phone_keys = frozenset(phones & self.suppressed_phone_keys)
         return result
 
     # -- writing ----------------------------------------------------------------------------

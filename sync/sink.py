@@ -76,6 +76,9 @@ class LookupResult:
     by_email: dict[str, ParticipantId] = field(default_factory=dict)
     by_phone: dict[str, list[ParticipantId]] = field(default_factory=dict)
     suppressed_email_keys: frozenset[str] = frozenset()
+    # The do-not-contact list, asked about the records' keys and the found participants' own
+    # keys: a consent change the person made in the product (unsubscribe) outranks Salesforce.
+    suppressed_phone_keys: frozenset[str] = frozenset()
 
     def merge(self, other: LookupResult) -> None:
         self.links.update(other.links)
@@ -84,6 +87,7 @@ class LookupResult:
         for key, ids in other.by_phone.items():
             self.by_phone[key] = list(dict.fromkeys(self.by_phone.get(key, []) + list(ids)))
         self.suppressed_email_keys = self.suppressed_email_keys | other.suppressed_email_keys
+        self.suppressed_phone_keys = self.suppressed_phone_keys | other.suppressed_phone_keys
 
 
 # ---- page changes -----------------------------------------------------------------------------

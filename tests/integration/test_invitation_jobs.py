@@ -236,12 +236,14 @@ def test_a_synced_invitation_is_mailed_accepted_and_an_unsubscriber_is_never_inv
     second = fresh(SyncRun, second.id)
     assert (second.status, second.reason, second.invited) == ("succeeded", None, 2)
     reasons = {(o.email_key, o.reason) for o in outcomes(second.id) if o.email_key == "uma@example.org"}
-    assert ("uma@example.org", "Not invited: the email is suppressed") in reasons
+    assert ("uma@example.org", "consent kept opted out: on the suppression list; "
+                               "Not invited: the email is suppressed") in reasons
     drain(app, rconn, ("mail",))
     invited_second = db.session.scalars(select(Participant.email_key).join(Invitation).where(
         Invitation.study_id == second_study.id).order_by(Participant.email_key)).all()
     assert invited_second == ["ann@example.org", "bea@example.org"]
     assert sorted(e.rcpt_tos[0] for e in smtp.envelopes[2:]) == ["ann@example.org", "bea@example.org"]
     uma = db.session.scalar(select(Participant).where(Participant.email_key == "uma@example.org"))
+    assert uma.consent_status == "opted_out"  # Salesforce's "Granted" does not undo the unsubscribe
     assert db.session.scalars(select(Invitation.status).where(Invitation.participant_id == uma.id)).all() == [
         "withdrawn"]

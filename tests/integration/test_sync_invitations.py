@@ -60,7 +60,7 @@ def test_invite_study_plan_invites_only_the_eligible(app, rconn, org):
                                       .where(RunOutcome.run_id == run.id)).all())
     assert reasons == {
         people["ann"]: None,
-        people["bob"]: "Not invited: the email is suppressed",
+        people["bob"]: "consent set to opted out: on the suppression list; Not invited: the email is suppressed",
         people["cat"]: "Not invited: consent is unknown",
         people["dan"]: "Opted out in Salesforce",
         people["eve"]: "Not invited: no valid email",

@@ -208,12 +208,46 @@ def test_invitations_only_for_eligible_participants():
                                            ("HasOptedOutOfEmail", None))
     reasons = {o.record_id: o.reason for o in sink.outcomes}
     assert reasons[records[1]["Id"]] == "Not invited: consent is unknown"
-    assert reasons[records[2]["Id"]] == "Not invited: the email is suppressed"
+    assert reasons[records[2]["Id"]] == ("consent set to opted out: on the suppression list; "
+                                         "Not invited: the email is suppressed")
+    assert sink.participant_for(SourceRef(ORG, "Contact", records[2]["Id"])).consent == Consent.OPTED_OUT
     assert reasons[records[3]["Id"]] == "Not invited: no valid email"
     # a change that makes the record sync again never invites twice
     again = sync(invite, [contact(1, FirstName="Again")], sink)
     assert again.counts["invited"] == 0 and len(sink.invitations) == 1
     assert sink.outcomes[-1].reason == "Not invited: already invited"
+
+
+def test_a_suppressed_person_stays_opted_out_whatever_salesforce_says():
+    """An unsubscribe in the product (consent opted out, the keys on the suppression list)
+    outranks Salesforce's "Granted": by the record's email, by the participant's own email after
+    Salesforce changed it, and by phone."""
+    invite = plan(action=Action.INVITE_STUDY, target_id="study:7", invite_confirmation="ok")
+    sink = MemorySink()
+    people = [contact(1), contact(2), contact(3, Phone="+1 201 555 0150")]
+    sync(plan(), people, sink)
+    ids = [sink.participant_for(SourceRef(ORG, "Contact", r["Id"])).id for r in people]
+    for pid in ids:  # what services.invitations.unsubscribe does to the participant
+        sink.participants[pid].consent = Consent.OPTED_OUT
+    phone_key = sink.participants[ids[2]].phone_key
+    sink.suppressed_email_keys = frozenset({"p00001@example.org", "p00002@example.org"})
+    sink.suppressed_phone_keys = frozenset({phone_key})
+
+    changed = [contact(1, FirstName="Again"), contact(2, Email="new.address@example.org"),
+               contact(3, Phone="+1 201 555 0150", Email="other@example.org")]
+    summary = sync(invite, changed, sink)
+    assert summary.counts["updated"] == 3 and summary.counts["invited"] == 0
+    assert sink.invitations == []
+    assert [sink.participants[pid].consent for pid in ids] == [Consent.OPTED_OUT] * 3
+    reasons = [o.reason for o in sink.outcomes[-3:]]
+    assert reasons == [
+        "consent kept opted out: on the suppression list; Not invited: the email is suppressed",
+        "consent kept opted out: on the suppression list; Not invited: the email is suppressed",
+        "consent kept opted out: on the suppression list; Not invited: the phone number is suppressed",
+    ]
+    # Not suppressed: Salesforce's consent is applied as before.
+    sync(plan(), [contact(4)], sink)
+    assert sink.participant_for(SourceRef(ORG, "Contact", contact(4)["Id"])).consent == Consent.OPTED_IN
 
 
 def test_unconfirmed_invite_plan_invites_nobody():
