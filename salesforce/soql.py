@@ -201,12 +201,26 @@ class _WhereBuilder:
         return joined if top else f"({joined})"
 
     def row(self, row: FilterRow, i: int, in_or: bool) -> str:
+        # Every problem with a row, whatever its operator, is that row's FilterError: the value
+        # helpers below raise ValueError/TypeError/KeyError and this is the one place they become
+        # a message on the row the researcher sees (never a bare exception to the caller).
+        try:
+            return self._row(row, i, in_or)
+        except FilterError:
+            raise
+        except (ValueError, TypeError, KeyError) as exc:
+            message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+            raise FilterError(i, str(message) or "this value can't be used here") from None
+
+    def _row(self, row: FilterRow, i: int, in_or: bool) -> str:
         op = normalize_operator(row.operator)
         if op not in OPERATOR_LABELS:
             raise FilterError(i, f"unknown operator {row.operator!r}")
         if op == "in_campaign":
             return self.in_campaign(row, i, in_or)
-        choice = self.catalog.resolve(row.field_path or "")
+        if not isinstance(row.field_path, str):
+            raise FilterError(i, f"{row.field_path!r} is not a field of {self.catalog.object_name}")
+        choice = self.catalog.resolve(row.field_path)
         if choice is None:
             raise FilterError(i, f"{row.field_path!r} is not a field of {self.catalog.object_name}")
         f, path = choice.field, choice.path
@@ -219,16 +233,16 @@ class _WhereBuilder:
         if op not in allowed:
             raise FilterError(i, f"\"{OPERATOR_LABELS[op]}\" doesn't fit {choice.label} ({f.type}); "
                                  f"use one of: {', '.join(OPERATOR_LABELS[o] for o in allowed)}")
-        try:
-            return self.condition(path, f, op, row.value)
-        except (ValueError, TypeError) as exc:
-            raise FilterError(i, str(exc)) from None
+        return self.condition(path, f, op, row.value)
 
     def condition(self, path: str, f: FieldInfo, op: str, value: Any) -> str:
         if op == "is_empty":
             return f"{path} = null"
         if op == "is_not_empty":
             return f"{path} != null"
+        if _missing(value):
+            raise ValueError("choose at least one value" if op in ("any_of", "includes", "excludes")
+                             else "a value is needed")
         if f.type == "multipicklist":
             keyword = "EXCLUDES" if op == "excludes" else "INCLUDES"
             return f"{path} {keyword} ({','.join(self.multipicklist_values(value))})"
@@ -298,11 +312,13 @@ class _WhereBuilder:
             raise FilterError(i, "campaign membership applies to the record itself")
         if in_or:
             raise FilterError(i, "campaign membership can't be combined with OR in Salesforce")
+        if _missing(row.value):
+            raise FilterError(i, "choose a campaign")
         ids = _as_list(row.value)
         for v in ids:
-            if not is_record_id(str(v).strip()) or not str(v).strip().startswith("701"):
+            if not isinstance(v, str) or not is_record_id(v.strip()) or not v.strip().startswith("701"):
                 raise FilterError(i, f"{v!r} is not a Salesforce campaign ID")
-        quoted = [quote_literal(str(v).strip()) for v in ids]
+        quoted = [quote_literal(v.strip()) for v in ids]
         test = f"= {quoted[0]}" if len(quoted) == 1 else f"IN ({','.join(quoted)})"
         obj = self.catalog.object_name
         if obj == "CampaignMember":
@@ -313,6 +329,14 @@ class _WhereBuilder:
         self.semi_joins += 1
         self.last_semi_join_row = i
         return f"Id IN (SELECT {member_field} FROM CampaignMember WHERE CampaignId {test})"
+
+
+def _missing(value: Any) -> bool:
+    """No value at all: None, the empty text of an untouched input, or an empty list. Text of
+    spaces only is a value (leading and trailing spaces are part of a value: case C05)."""
+    if value is None or value == "":
+        return True
+    return isinstance(value, (list, tuple, set, frozenset)) and not value
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -328,9 +352,9 @@ def _as_list(value: Any) -> list[Any]:
 
 
 def _text(value: Any) -> str:
-    if value is None:
+    if value is None or value == "":
         raise ValueError("a value is needed")
-    if isinstance(value, (list, tuple, set, dict)):
+    if isinstance(value, (list, tuple, set, frozenset, dict)):
         raise ValueError("one value is needed here")
     return str(value)
 

@@ -294,3 +294,72 @@ def test_to_18_char_id():
     assert to_18_char_id("003Dn00000QxRtA") == "003Dn00000QxRtAIAV"
     assert to_18_char_id("003Dn00000QxrtA") == "003Dn00000QxrtAIAR"
     assert to_18_char_id("003Dn00000QxRtAIAV") == "003Dn00000QxRtAIAV"
+
+
+# --- a missing or wrong-type value is the row's FilterError, for every operator ------------------
+# (row 1, after a good row 0: the index must be the row's, and never a bare ValueError/TypeError)
+
+MISSING = [None, "", [], ()]
+SCALAR_WRONG = [["x", "y"], {"a": 1}, [None]]
+MULTI_WRONG = [[None], [["x"]], {"a": 1}, [{"a": 1}], ["x", ""]]
+OPERATOR_FIELDS = {  # operator -> fields of every type it applies to
+    "equals": ["LastName", "IsEmailBounced", "Age__c", "Visits__c", "Birthdate", "LastModifiedDate", "Id"],
+    "not_equals": ["LastName", "IsEmailBounced", "Age__c", "Id"],
+    "contains": ["LastName", "Email"],
+    "starts_with": ["LastName"],
+    "any_of": ["LastName", "Age__c", "Visits__c", "Id", "Persona__c"],
+    "includes": ["Persona__c"],
+    "excludes": ["Persona__c"],
+    "before": ["Birthdate", "LastModifiedDate"],
+    "after": ["Birthdate", "LastModifiedDate"],
+    "last_n_days": ["LastModifiedDate", "Birthdate"],
+    "less_than": ["Age__c", "Visits__c"],
+    "greater_than": ["Age__c", "Visits__c"],
+    "in_campaign": ["Id"],
+}
+MULTI_OPERATORS = {"any_of", "includes", "excludes", "in_campaign"}
+
+
+def _bad_value_cases():
+    for op, fields in OPERATOR_FIELDS.items():
+        wrong = MULTI_WRONG if op in MULTI_OPERATORS else SCALAR_WRONG
+        for field in fields:
+            for value in MISSING + wrong:
+                yield pytest.param(field, op, value, id=f"{op}-{field}-{value!r}")
+
+
+def test_every_operator_is_covered():
+    from salesforce.soql import OPERATOR_LABELS
+    assert set(OPERATOR_FIELDS) | {"is_empty", "is_not_empty"} == set(OPERATOR_LABELS)
+
+
+@pytest.mark.parametrize("field,op,value", list(_bad_value_cases()))
+def test_missing_or_wrong_type_value_is_the_rows_filter_error(contact, field, op, value):
+    assert op in operators_for(contact.resolve(field).field) or op == "in_campaign"
+    try:
+        where(contact, FilterRow("LastName", "equals", "ok"), FilterRow(field, op, value))
+    except FilterError as err:
+        assert err.row_index == 1 and err.message
+    else:
+        pytest.fail(f"{op} on {field} accepted {value!r}")
+
+
+@pytest.mark.parametrize("op", ["is_empty", "is_not_empty"])
+@pytest.mark.parametrize("value", MISSING + SCALAR_WRONG)
+def test_no_value_operators_ignore_the_value(contact, op, value):
+    assert where(contact, FilterRow("LastName", op, value)) == \
+        f"LastName {'=' if op == 'is_empty' else '!='} null"
+
+
+def test_a_value_of_spaces_is_still_a_value(contact):  # C05: spaces are part of a value
+    assert where(contact, FilterRow("LastName", "equals", "  ")) == "LastName = '  '"
+
+
+def test_campaign_row_without_a_value_is_an_error_on_its_row_in_check_filters(contact):
+    from services.plan_steps import check_filters
+    data = {"op": "AND", "items": [{"field": "LastName", "operator": "equals", "value": "ok"},
+                                   {"field": "Id", "operator": "in_campaign", "value": None},
+                                   {"field": "Id", "operator": "in_campaign", "value": ""}]}
+    check = check_filters(data, contact)
+    assert check.where == "" and set(check.errors) == {1, 2}
+    assert "campaign" in check.errors[1]
