@@ -38,6 +38,9 @@ Clients
     (another process may have refreshed while we waited, then that token is used), refreshes,
     stores the new access token encrypted and commits. A refused grant (invalid_grant...) marks
     the connection needs_reconnect with a readable reason and re-raises ``NeedsReconnect``.
+``notify_status(connection)``  the operations hook (``services.notifications``) after every status
+    change here: needs reconnect opens the connection's incident and mails the admins once;
+    a reconnect or a disconnect closes it.
 ``record_usage(connection, client)``  stores ``client.api_usage`` (used / max) and commits.
 ``connections_for(workspace)``, ``get_connection(workspace, id)``
 ``oauth_settings() -> OAuthSettings`` (client id/secret, CA file, extra login hosts; from
@@ -67,6 +70,7 @@ from models.plans import PLAN_ACTIVE, PLAN_HELD, PLAN_PAUSED
 from models.types import utcnow
 from salesforce import hosts, oauth
 from salesforce.client import SalesforceClient
+from services import notifications
 from salesforce.errors import (ApiDisabled, NeedsReconnect, OAuthFailed, SalesforceError, Transient,
                                classify)
 
@@ -329,6 +333,7 @@ def complete_connect(workspace, user, args: Mapping[str, str]) -> ConnectResult:
         db.session.rollback()
         _revoke_quietly(login_url, tokens.refresh_token or tokens.access_token, settings)
         raise
+    notify_status(connection)  # a reconnect closes the connection's incident
     return ConnectResult(connection, reconnect is not None, intent.get("return_to"))
 
 
@@ -452,7 +457,20 @@ def disconnect(connection: SalesforceConnection, user=None) -> str | None:
     connection.status_reason = f"Disconnected by {who}." if who else "Disconnected."
     hold_plans(connection, "The Salesforce connection was disconnected; reconnect it to resume.")
     db.session.commit()
+    notify_status(connection)  # someone chose to: its incident, if any, closes
     return warning
+
+
+def notify_status(connection: SalesforceConnection) -> None:
+    """The operations hook after ``connection``'s status changed (incident opened and the admins
+    mailed once, or closed). Telling never undoes or hides the change itself: on failure the
+    notifications sweep catches up."""
+    try:
+        notifications.notify_connection_status(connection)
+    except Exception:  # noqa: BLE001
+        log.warning("connection %s: notifying its status failed; the notifications sweep retries",
+                    connection.id, exc_info=True)
+        db.session.rollback()
 
 
 def hold_plans(connection: SalesforceConnection, reason: str) -> int:
@@ -527,6 +545,7 @@ def refresh_token(connection_id: int, stale_access_token: str | None) -> str:
         if not refresh:
             _set_needs_reconnect(s, row, "There is no refresh token for this connection; reconnect the org.")
             s.commit()
+            notify_status(row)
             raise NeedsReconnect(reason=row.status_reason)
         try:
             tokens = oauth.refresh_access_token(oauth.endpoints(row.login_url).token_url, settings.client_id,
@@ -535,6 +554,7 @@ def refresh_token(connection_id: int, stale_access_token: str | None) -> str:
             _set_needs_reconnect(s, row, "Salesforce no longer accepts this connection's authorization "
                                          f"({exc.code}); an administrator needs to reconnect the org.")
             s.commit()
+            notify_status(row)
             raise NeedsReconnect(exc.message, code=exc.code, status=exc.status, reason=row.status_reason) from None
         except Exception:
             s.rollback()
@@ -565,6 +585,7 @@ def _mark_needs_reconnect(connection_id: int, reason: str) -> None:
         if row is not None:
             _set_needs_reconnect(s, row, reason)
             s.commit()
+            notify_status(row)
 
 
 def record_usage(connection: SalesforceConnection, client: SalesforceClient, *, commit: bool = True) -> None:

@@ -35,12 +35,12 @@ from sqlalchemy import func, select, update
 
 from core.extensions import db
 from core.queues import enqueue, redis_connection, run_lock
-from models import (ImportPlan, Incident, RunOutcome, SalesforceConnection, SyncRun, Workspace)
+from models import (ImportPlan, RunOutcome, SalesforceConnection, SyncRun, Workspace)
 from models.integrations import CONNECTION_NEEDS_RECONNECT
 from models.plans import PLAN_ACTIVE, PLAN_HELD
 from models.runs import (RUN_ACTIVE, RUN_FAILED, RUN_INTERRUPTED, RUN_PARTIAL, RUN_QUEUED,
                          RUN_RUNNING, RUN_SKIPPED, RUN_SUCCEEDED)
-from services import reconcile
+from services import notifications, reconcile
 from services.sync_sink import ActionTarget, DatabaseSink
 from services.sync_source import SalesforceSource, count as source_count
 from sync import cursor as cursors
@@ -93,6 +93,7 @@ def request_run(plan: ImportPlan, trigger: str = "manual", user=None, kind: str 
         run.status, run.reason, run.finished_at = RUN_SKIPPED, ANOTHER_RUN, _utcnow()
         db.session.add(run)
         db.session.commit()
+        _notify_run_finished(run)
         return run
     db.session.add(run)
     db.session.commit()
@@ -296,11 +297,21 @@ def _finish(run_id: int, status: str, reason: str | None) -> SyncRun:
     if plan is not None and status == RUN_SUCCEEDED and run.kind == "sync":
         plan.last_success_at = run.finished_at
     db.session.commit()
+    _notify_run_finished(run)
     return run
 
 
+def _notify_run_finished(run: SyncRun) -> None:
+    """The operations hook (incident, one mail to the admins) after every finished run. A mail or
+    database hiccup there never changes the run's verdict: the notifications sweep catches up."""
+    try:
+        notifications.notify_run_finished(run)
+    except Exception:  # noqa: BLE001
+        log.warning("run %s: notifying its end failed; the notifications sweep retries", run.id, exc_info=True)
+        db.session.rollback()
+
+
 def _after_run(run: SyncRun, invitation_ids: list[int]) -> None:
-    _incident(run)
     if invitation_ids:
         try:
             from services import invitations  # written by the invitations engineer
@@ -309,24 +320,6 @@ def _after_run(run: SyncRun, invitation_ids: list[int]) -> None:
         send = getattr(invitations, "enqueue_send", None)
         if send is not None:
             send(invitation_ids)
-
-
-def _incident(run: SyncRun) -> None:
-    """Admins are told once about a failing plan, until a run succeeds again."""
-    key = f"plan:{run.plan_id}"
-    open_incident = db.session.execute(select(Incident).where(
-        Incident.workspace_id == run.workspace_id, Incident.subject_key == key,
-        Incident.kind == "run_failed", Incident.closed_at.is_(None))).scalars().first()
-    if run.status == RUN_FAILED:
-        if open_incident is None:
-            db.session.add(Incident(workspace_id=run.workspace_id, kind="run_failed", subject_key=key,
-                                    message=run.reason or "The sync failed"))
-        else:
-            open_incident.occurrences += 1
-            open_incident.message = run.reason or open_incident.message
-    elif run.status == RUN_SUCCEEDED and open_incident is not None:
-        open_incident.closed_at = _utcnow()
-    db.session.commit()
 
 
 def mark_needs_reconnect(connection_id: int, reason: str | None) -> None:
@@ -340,14 +333,9 @@ def mark_needs_reconnect(connection_id: int, reason: str | None) -> None:
     db.session.execute(update(ImportPlan).where(
         ImportPlan.connection_id == connection_id, ImportPlan.status == PLAN_ACTIVE,
     ).values(status=PLAN_HELD, status_reason="Salesforce needs reconnecting"))
-    key = f"connection:{connection_id}"
-    exists = db.session.execute(select(Incident.id).where(
-        Incident.subject_key == key, Incident.kind == "needs_reconnect",
-        Incident.closed_at.is_(None))).first()
-    if exists is None:
-        db.session.add(Incident(workspace_id=connection.workspace_id, kind="needs_reconnect",
-                                subject_key=key, message=reason or "Salesforce needs reconnecting"))
     db.session.commit()
+    from services.connections import notify_status
+    notify_status(connection)
 
 
 def _record_usage(run_id: int, connection_id: int, client, calls_before: int) -> None:
@@ -417,6 +405,8 @@ def sweep_lost_runs(plan_id: int | None = None, exclude: int | None = None,
             _lock(run.plan_id, run.id).release()
             swept.append(run.id)
             log.warning("run %s of plan %s: %s", run.id, run.plan_id, reason)
+            db.session.refresh(run)
+            _notify_run_finished(run)
     db.session.commit()
     return swept
 
