@@ -7,7 +7,7 @@
 Run by hand (never in CI). One emulator per record count, filled with the messy Contacts of
 bench/data.py, serves every path the same data over HTTPS. Each measured run is a fresh
 subprocess on a fresh database (SQLite file, or the PostgreSQL database ``bench`` emptied), so
-the figures include nothing left over and ``ru_maxrss`` is the worker's own peak memory. Runs of
+the figures include nothing left over and the peak resident memory (VmHWM) is the worker's own. Runs of
 the different paths are interleaved (raw, validated, naive, product, raw, ...) so a burst of
 load from other processes on the machine hits all of them; medians are reported, each with the
 1-minute load average seen at its start.
@@ -61,6 +61,15 @@ _cpu_at_start = [0.0]
 # --- child side ------------------------------------------------------------------------------------
 
 def _rss_mb() -> float:
+    """Peak resident memory of this process (VmHWM). Not ru_maxrss: Linux folds the RSS of the
+    forking parent (here the emulator, holding the whole org) into the child's ru_maxrss at exec."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -390,8 +399,9 @@ def _incremental(server, n: int, db_url: str, emu_file: str, dbname: str, tmp: P
         "SELECT id FROM records WHERE object='Contact' ORDER BY id")]
     step = 100
     changed = ids[::step]
+    round_ = int(time.time())  # each call a real change, also for the second database
     for k, rid in enumerate(changed):
-        server.update("Contact", rid, {"Email": f"changed.{k}@example.org"})
+        server.update("Contact", rid, {"Email": f"changed.{k}.{round_}@example.org"})
     r = _run_child("product", db_url, emu_file, reuse=True)
     r.update(path="incremental", db=dbname, n=n, rep=0, changed=len(changed))
     pages = -(-len(changed) // PAGE)
