@@ -20,7 +20,7 @@ from core.tenancy import current_workspace, current_workspace_id, get_in_workspa
 from core.web import is_htmx, redirect_to, render
 from models import ImportPlan, Participant, SalesforceConnection, SyncRun
 from models.runs import RUN_SKIPPED
-from services import charts, notifications
+from services import charts, invitations, notifications
 from services import runs as runs_service
 from services import operations as ops
 
@@ -183,7 +183,7 @@ def _outcome_context(run: SyncRun) -> dict:
 def run_detail(run_id: int):
     run = get_in_workspace_or_404(SyncRun, run_id)
     plan = db.session.get(ImportPlan, run.plan_id)
-    ctx = {"run": run, "plan": plan, "ops": ops}
+    ctx = {"run": run, "plan": plan, "ops": ops, "failures": invitations.failures_for_run(run.id)}
     if ops.is_active(run) and not is_htmx():
         after = ops.last_seq(run)
         live_rows = ops.outcomes_after(run, max(0, after - 50), limit=50)

@@ -443,6 +443,21 @@ def test_a_failed_send_is_retried_with_the_same_message_and_finally_marked_faile
     assert f'<a href="/invitations/{inv.id}">Zoë Ng</a>' in html and "(550, b&#39;5.1.1 no such user&#39;)" in html
 
 
+def test_the_run_page_lists_the_runs_invitations_that_finally_failed(world, client):
+    from tests.support.web import sign_in
+    sign_in(client, world["ada"], world["ws"].id)
+    page = client.get(f"/operations/runs/{world['run'].id}").get_data(as_text=True)
+    assert '<div id="invitation-failures">' in page and "could not be sent" not in page
+    inv, sent = invite(world), invite(world, 1)
+    inv.status, inv.send_attempts, inv.last_error = "failed", 3, "(550, b'5.1.1 no such user')"
+    sent.status = "sent"
+    db.session.commit()
+    page = client.get(f"/operations/runs/{world['run'].id}").get_data(as_text=True)
+    assert "Invitations that could not be sent (1)" in page
+    assert f'<a href="/invitations/{inv.id}">Zoë Ng</a>' in page and "no such user" in page
+    assert f'/invitations/{sent.id}"' not in page
+
+
 def test_without_a_public_address_the_failure_says_so(world, app, monkeypatch):
     monkeypatch.setitem(app.config, "PUBLIC_BASE_URL", None)
     inv = invite(world)
