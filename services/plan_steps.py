@@ -33,7 +33,8 @@ from models import (Activity, Community, ImportPlan, Participant, ParticipantSou
 from models.participants import STATUS_ACTIVE, STATUS_ARCHIVED, STATUS_STAGED
 from models.plans import ACTIONS, INVITE_ACTIONS, LEAVING_POLICIES, SCHEDULES
 from salesforce.describe import FieldCatalog
-from salesforce.soql import FilterError, FilterGroup, FilterRow, build_where, normalize_operator
+from salesforce.soql import FilterError, FilterGroup, FilterRow, build_where
+from salesforce.soql import normalize_operator as _normalize_operator
 from services import plans
 
 # The wording the researcher confirms before any auto-invite (integration guide §5, "Consent
@@ -86,7 +87,9 @@ class FilterRowState:
     def to_json(self) -> dict:
         if self.field == CAMPAIGN_FIELD:
             return {"field": "Id", "operator": "in_campaign", "value": self.value}
-        return {"field": self.field, "operator": self.operator, "value": self.value}
+        # A value left in the form under "is empty" is not part of the filter.
+        value = None if self.operator in NO_VALUE_OPERATORS else self.value
+        return {"field": self.field, "operator": self.operator, "value": value}
 
     @property
     def is_blank(self) -> bool:
@@ -122,6 +125,12 @@ class FilterState:
     def drop_blank_rows(self) -> None:
         for g in self.groups:
             g.rows = [r for r in g.rows if not r.is_blank]
+
+
+def normalize_operator(op: Any) -> str:
+    """An operator key as the SOQL builder reads it (``"any of"``, ``"Any-Of"`` -> ``any_of``):
+    one reading for the form, the stored JSON and the builder."""
+    return _normalize_operator(op)
 
 
 def _op(value: Any) -> str:
@@ -205,8 +214,6 @@ def check_filters(data: dict | None, catalog: FieldCatalog) -> FilterCheck:
             build_where(single, catalog)
         except FilterError as exc:
             errors[i] = exc.message
-        except (ValueError, TypeError) as exc:  # soql's campaign row raises ValueError unwrapped
-            errors[i] = str(exc)
     if errors:
         return FilterCheck("", errors)
     try:
@@ -464,14 +471,31 @@ class ScheduleInput:
     name: str | None = None
 
 
-def apply_schedule(plan: ImportPlan, data: ScheduleInput, workspace: Workspace, user: User | None,
-                   *, now: datetime | None = None) -> None:
-    """Validate and store step 6 (not yet activated; see ``activate``). Raises ``StepError``.
+@dataclass(frozen=True)
+class _ScheduleChange:
+    """Step 6's input, checked: the values the plan takes when it is stored."""
 
-    The consent confirmation is stored only for invite actions, with its wording, who, when and
-    the fingerprint of what was confirmed; a stale one is cleared first.
-    """
-    now = now or datetime.now(timezone.utc)
+    schedule: str
+    daily_time: str | None
+    action: str
+    target_study_id: int | None
+    target_activity_id: int | None
+    target_community_id: int | None
+    leaving_policy: str
+    per_run_api_cap: int | None
+    per_day_api_cap: int | None
+    reminder_days: list[int]
+    name: str | None
+
+    @property
+    def target(self) -> int | None:
+        """The same id ``services.plans.target_id`` reads for this action."""
+        return {"invite_study": self.target_study_id, "invite_task": self.target_activity_id,
+                "community": self.target_community_id}.get(self.action)
+
+
+def _check_schedule(data: ScheduleInput, workspace: Workspace) -> _ScheduleChange:
+    """Every rule of step 6 checked with nothing on the plan touched. Raises ``StepError``."""
     errors: dict[str, str] = {}
     if data.schedule not in SCHEDULES:
         errors["schedule"] = "Choose when to import."
@@ -506,33 +530,87 @@ def apply_schedule(plan: ImportPlan, data: ScheduleInput, workspace: Workspace, 
             errors["target_community_id"] = "Choose the community to add to."
     if errors:
         raise StepError(errors)
+    name = data.name.strip()[:200] if data.name and data.name.strip() else None
+    return _ScheduleChange(
+        schedule=data.schedule, daily_time=daily_time, action=data.action,
+        target_study_id=study.id if study else (activity.study_id if activity else None),
+        target_activity_id=activity.id if activity else None,
+        target_community_id=community.id if community else None,
+        leaving_policy=data.leaving_policy, per_run_api_cap=data.per_run_api_cap,
+        per_day_api_cap=data.per_day_api_cap, reminder_days=sorted(set(data.reminder_days)), name=name)
 
+
+def _confirmation_missing(plan: ImportPlan, change: _ScheduleChange, confirm: bool) -> bool:
+    """Activating an invite plan needs a confirmation for exactly this action and target: ticked
+    now, or one already given that the change leaves standing."""
+    if change.action not in INVITE_ACTIONS or confirm:
+        return False
+    return not (plan.consent_confirmed_at is not None and plan.consent_fingerprint
+                == plans.consent_fingerprint_for(plan, change.action, change.target))
+
+
+def _consent_refused() -> StepError:
+    return StepError({"confirm_consent": "Confirm the consent statement before enabling auto-invite."})
+
+
+def _store_schedule(plan: ImportPlan, change: _ScheduleChange, confirm: bool, user: User | None,
+                    now: datetime) -> None:
+    """Write a checked change on the plan (no commit): the caller has already refused what it
+    must refuse, so nothing here can fail half-way."""
     before = plans.snapshot(plan)
-    plan.schedule = data.schedule
-    plan.daily_time = daily_time
-    plan.action = data.action
-    plan.target_study_id = study.id if study else (activity.study_id if activity else None)
-    plan.target_activity_id = activity.id if activity else None
-    plan.target_community_id = community.id if community else None
-    plan.leaving_policy = data.leaving_policy
-    plan.per_run_api_cap = data.per_run_api_cap
-    plan.per_day_api_cap = data.per_day_api_cap
-    plan.reminder_days = sorted(set(data.reminder_days))
-    if data.name and data.name.strip():
-        plan.name = data.name.strip()[:200]
+    plan.schedule = change.schedule
+    plan.daily_time = change.daily_time
+    plan.action = change.action
+    plan.target_study_id = change.target_study_id
+    plan.target_activity_id = change.target_activity_id
+    plan.target_community_id = change.target_community_id
+    plan.leaving_policy = change.leaving_policy
+    plan.per_run_api_cap = change.per_run_api_cap
+    plan.per_day_api_cap = change.per_day_api_cap
+    plan.reminder_days = change.reminder_days
+    if change.name:
+        plan.name = change.name
     plans.apply_change(plan, before)  # another action or target voids the confirmation
     void_stale_confirmation(plan)
     if plan.action in INVITE_ACTIONS:
-        if data.confirm_consent and not confirmation_valid(plan):
+        if confirm and not confirmation_valid(plan):
             plan.consent_confirmed_at = now
             plan.consent_confirmed_by_id = user.id if user is not None else None
             plan.consent_confirmation_text = CONSENT_CONFIRMATION_TEXT
             plan.consent_fingerprint = plans.consent_fingerprint(plan)
     else:
         clear_confirmation(plan)
+    plans.mark_reached(plan, "schedule")
+
+
+def apply_schedule(plan: ImportPlan, data: ScheduleInput, workspace: Workspace, user: User | None,
+                   *, now: datetime | None = None) -> None:
+    """Validate and store step 6 (not yet activated; see ``activate``). Raises ``StepError``
+    before anything on the plan changes.
+
+    The consent confirmation is stored only for invite actions, with its wording, who, when and
+    the fingerprint of what was confirmed; a stale one is cleared first.
+    """
+    now = now or datetime.now(timezone.utc)
+    change = _check_schedule(data, workspace)
+    _store_schedule(plan, change, data.confirm_consent, user, now)
     if plan.status == "active":
         plan.next_run_at = _next_run(plan, workspace, now)
-    plans.mark_reached(plan, "schedule")
+    db.session.commit()
+
+
+def save_and_activate(plan: ImportPlan, data: ScheduleInput, workspace: Workspace, user: User | None,
+                      *, now: datetime | None = None) -> None:
+    """Step 6's Save: store the schedule and action and make the plan active, in one commit.
+    Everything is checked first, the consent confirmation included; when anything is refused
+    (``StepError``) the plan is left exactly as it was: no action, target or confirmation of a
+    refused save is ever stored."""
+    now = now or datetime.now(timezone.utc)
+    change = _check_schedule(data, workspace)
+    if _confirmation_missing(plan, change, data.confirm_consent):
+        raise _consent_refused()
+    _store_schedule(plan, change, data.confirm_consent, user, now)
+    _make_active(plan, workspace, now)
     db.session.commit()
 
 
@@ -545,15 +623,19 @@ def _in_workspace(model, object_id, workspace: Workspace):
 
 def activate(plan: ImportPlan, workspace: Workspace, *, now: datetime | None = None) -> None:
     """Save: the plan becomes active and gets its next run. An invite plan without a valid
-    consent confirmation is refused (``StepError``)."""
+    consent confirmation is refused (``StepError``) with nothing changed."""
     now = now or datetime.now(timezone.utc)
-    void_stale_confirmation(plan)
     if plan.action in INVITE_ACTIONS and not confirmation_valid(plan):
-        raise StepError({"confirm_consent": "Confirm the consent statement before enabling auto-invite."})
+        raise _consent_refused()
+    void_stale_confirmation(plan)
+    _make_active(plan, workspace, now)
+    db.session.commit()
+
+
+def _make_active(plan: ImportPlan, workspace: Workspace, now: datetime) -> None:
     plan.status = "active"
     plan.status_reason = None
     plan.next_run_at = _next_run(plan, workspace, now)
-    db.session.commit()
 
 
 # --- the consent confirmation --------------------------------------------------------------

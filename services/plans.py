@@ -287,10 +287,14 @@ def suggested_mapping(catalog: FieldCatalog) -> dict:
              if f.type == "boolean" and not f.custom and f.name in ("HasOptedOutOfEmail", "DoNotCall")]
     mapping["consent_rule"]["opt_out_flags"] = flags
     if consent and consent not in STANDARD_CONSENT_CHECKBOXES:
-        mapping["fields"]["consent"] = [consent]
-        mapping["consent_rule"]["path"] = consent
-        opted_in, opted_out = _suggest_consent_values(consent_values(catalog, consent))
-        mapping["consent_rule"]["opted_in"], mapping["consent_rule"]["opted_out"] = opted_in, opted_out
+        opted_in, opted_out = _suggest_consent_field_values(catalog, consent)
+        # Only a consent field whose values we can read is suggested: one with nothing ticked
+        # can't be saved ("Choose which values mean opted in or opted out"), so a suggestion the
+        # researcher can't accept as offered is left for them to choose instead.
+        if opted_in or opted_out:
+            mapping["fields"]["consent"] = [consent]
+            mapping["consent_rule"]["path"] = consent
+            mapping["consent_rule"]["opted_in"], mapping["consent_rule"]["opted_out"] = opted_in, opted_out
     for name in ("MailingCountry", "Country", "BillingCountry"):
         choice = catalog.resolve(name)
         if choice is not None:
@@ -302,6 +306,24 @@ def suggested_mapping(catalog: FieldCatalog) -> dict:
 _OPTED_OUT_WORDS = re.compile(r"\bopt(ed)?[\s_-]*out\b|withdrawn|revoked|unsubscribed|declined|do not|^no$|^false$",
                               re.IGNORECASE)
 _OPTED_IN_WORDS = re.compile(r"\bopt(ed)?[\s_-]*in\b|granted|\bsubscribed|consented|^yes$|^true$", re.IGNORECASE)
+
+
+def _suggest_consent_field_values(catalog: FieldCatalog, path: str) -> tuple[list[str], list[str]]:
+    """(opted in, opted out) for a consent field. A picklist by its values' wording; a custom
+    checkbox by its own name, since true means opted *out* on "Email Opt Out" and opted in on
+    "Research Consent" (neither wording: nothing is suggested)."""
+    choice = catalog.resolve(path)
+    if choice is None:
+        return [], []
+    f = choice.field
+    if f.type == "boolean":
+        words = f"{f.name} {f.label}".replace("_", " ")
+        if _OPTED_OUT_WORDS.search(words):
+            return [], ["true"]
+        if _OPTED_IN_WORDS.search(words) or re.search(r"consent", words, re.IGNORECASE):
+            return ["true"], ["false"]
+        return [], []
+    return _suggest_consent_values(consent_values(catalog, path))
 
 
 def _suggest_consent_values(values: list[str]) -> tuple[list[str], list[str]]:
@@ -512,9 +534,22 @@ def target_id(plan: ImportPlan) -> int | None:
             "community": plan.target_community_id}.get(plan.action)
 
 
+def _engine_target(plan: ImportPlan) -> str | None:
+    """The engine's ``Plan.target_id``: the sink's target key ("study:5", "activity:7",
+    "community:2"), the one representation of an invite target between engine and sink."""
+    from services.sync_sink import ActionTarget
+    return ActionTarget.for_plan(plan).key
+
+
 def consent_fingerprint(plan: ImportPlan) -> str:
     """What the consent confirmation was given for: filters, mapping, object, action, target."""
-    return _digest({"plan": fingerprint(plan), "action": plan.action, "target": target_id(plan)})
+    return consent_fingerprint_for(plan, plan.action, target_id(plan))
+
+
+def consent_fingerprint_for(plan: ImportPlan, action: str | None, target: int | None) -> str:
+    """The consent fingerprint ``plan`` would have with another action and target (so a save can
+    be refused before anything on the plan changes)."""
+    return _digest({"plan": fingerprint(plan), "action": action, "target": target})
 
 
 @dataclass(frozen=True)
@@ -637,7 +672,7 @@ def to_spec(plan: ImportPlan, workspace, *, cursor_field: str | None = None,
         mapping=spec_mapping,
         consent=consent,
         action=plan.action or "pool",
-        target_id=str(target) if target is not None and plan.action in INVITE_ACTIONS else None,
+        target_id=_engine_target(plan) if target is not None and plan.action in INVITE_ACTIONS else None,
         invite_confirmation=confirmation,
         filters=json.dumps(plan.filters or {}, sort_keys=True, separators=(",", ":")),
         excluded_ids=frozenset(plan.excluded_record_ids or ()),

@@ -471,6 +471,15 @@ def plan_context(plan: ImportPlan, *, client=None) -> PlanContext:
                        client or connections.client_for(connection))
 
 
+def plan_context_or_reason(plan: ImportPlan, *, client=None) -> tuple[PlanContext | None, str | None]:
+    """``plan_context`` for views (which never import salesforce/): a Salesforce failure, or a
+    plan the engine can't read (``ValueError`` from ``to_spec``), becomes its readable reason."""
+    try:
+        return plan_context(plan, client=client), None
+    except (SalesforceError, ValueError) as exc:
+        return None, getattr(exc, "reason", None) or str(exc)
+
+
 def totals_view(row: PreviewTotals | None) -> dict:
     """What the progress panel shows."""
     if row is None:

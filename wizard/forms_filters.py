@@ -21,8 +21,8 @@ import re
 from dataclasses import dataclass
 
 from services.plan_steps import (CAMPAIGN_FIELD, MAX_GROUPS, MAX_ROWS, MULTI_VALUE_OPERATORS,
-                                 NO_VALUE_OPERATORS, FilterRowState, FilterState, GroupState)
-from salesforce.soql import normalize_operator
+                                 NO_VALUE_OPERATORS, FilterRowState, FilterState, GroupState,
+                                 normalize_operator)
 
 _ROW_KEY = re.compile(r"^rows-(\d{1,3})-field$")
 _GROUP_KEY = re.compile(r"^groups-(\d{1,2})-op$")
@@ -73,13 +73,14 @@ def _row(form, n: int) -> FilterRowState:
     operator = normalize_operator(form.get(f"rows-{n}-operator") or "")
     if field == CAMPAIGN_FIELD:
         operator = "in_campaign"
-    if operator in NO_VALUE_OPERATORS:
-        return FilterRowState(field, operator, None)
     chosen = [v for v in form.getlist(f"rows-{n}-values") if v != ""]
     # Text is kept exactly as typed (leading and trailing spaces are part of a value: case C05);
     # escaping, not trimming, is what makes it safe.
     text = form.get(f"rows-{n}-value")
     text = text if isinstance(text, str) else ""
+    if operator in NO_VALUE_OPERATORS:
+        # Not part of the filter, but kept as typed: changing the operator back brings it back.
+        return FilterRowState(field, operator, text or (", ".join(chosen) if chosen else None))
     if operator in MULTI_VALUE_OPERATORS:
         if chosen:
             value = chosen

@@ -21,7 +21,9 @@ from services import plan_steps, plans
 from wizard import bp, load_plan, render_step, step_done
 from wizard.forms_filters import apply_action, parse_action, parse_filter_form
 
-PARTIALS = {"filter-count": "wizard/_filters_count.html"}
+# htmx targets answered with a fragment: the live count, and the rows (a field or operator
+# change redraws only them, from the whole posted form, so nothing typed elsewhere is lost).
+PARTIALS = {"filter-count": "wizard/_filters_count.html", "filter-rows": "wizard/_filters_redraw.html"}
 
 
 def _context(plan: ImportPlan, state: plan_steps.FilterState, *, count: bool = True,

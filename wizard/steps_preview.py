@@ -24,11 +24,9 @@ PARTIALS = {"preview-totals": "wizard/_preview_totals.html"}
 
 def preview_context(plan: ImportPlan) -> dict:
     """Rows, totals and the query for the preview (shared with "Add participants")."""
-    from salesforce.errors import SalesforceError
-    try:
-        ctx = previews.plan_context(plan)
-    except (SalesforceError, ValueError) as exc:
-        return {"page": None, "totals": None, "load_error": getattr(exc, "reason", None) or str(exc)}
+    ctx, reason = previews.plan_context_or_reason(plan)
+    if ctx is None:
+        return {"page": None, "totals": None, "load_error": reason}
     if not ctx.ready:
         return {"page": None, "totals": None,
                 "load_error": "Some filter rules can't be used any more; fix them on the Filters step."}

@@ -139,11 +139,9 @@ def schedule(plan_id: int):
                            **_context(plan, request.form.to_dict()))
     workspace = current_workspace()
     try:
-        plan_steps.apply_schedule(plan, data, workspace, current_user)
-        plan_steps.activate(plan, workspace)
+        plan_steps.save_and_activate(plan, data, workspace, current_user)
     except plan_steps.StepError as exc:
-        db.session.rollback()
-        plan = db.session.get(ImportPlan, plan.id)
+        # Refused before anything changed: the plan is as stored, the form keeps what was posted.
         return render_step(plan, "schedule", "wizard/_schedule.html", errors=exc.errors,
                            **_context(plan, request.form.to_dict()))
     runs = _runs()

@@ -1,6 +1,8 @@
 """Step 4, Filters, through the web app against the emulator: plain form posts (no JavaScript),
 the exact SOQL shown, the live count, rows added and removed, the describe as the only source of
 field names."""
+import re
+
 from core.extensions import db
 from models import ImportPlan
 from tests.support.wizard_steps import *  # noqa: F401,F403
@@ -116,3 +118,57 @@ def test_another_workspace_cannot_reach_the_plan(wiz):
     db.session.commit()
     assert wiz.get(f"/wizard/plans/{foreign.id}/filters").status_code == 404
     assert wiz.post(f"/wizard/plans/{foreign.id}/filters/count", filter_form([])).status_code == 404
+
+
+def test_a_field_or_operator_change_redraws_only_the_rows_with_every_posted_value(wiz):
+    """htmx posts the whole form (hx-include) with action=refresh and HX-Target filter-rows; the
+    answer is the rows region re-rendered from the posted state (plus the count out of band),
+    never the whole panel, so what was typed into any Value survives the change."""
+    plan = wiz.plan()
+    html = text_of(wiz.get(url(plan)))
+    field_select = re.search(r'<select id="f-rows-0-field"[^>]*>', html).group(0)
+    assert 'hx-target="#filter-rows"' in field_select and 'hx-include="#filters-form"' in field_select
+    assert 'hx-target="#wizard"' not in field_select
+    operator_select = re.search(r'<select id="f-rows-0-operator"[^>]*>', html).group(0)
+    assert 'hx-target="#filter-rows"' in operator_select and 'hx-include="#filters-form"' in operator_select
+
+    # row 0's field changed from LastName to FirstName after "Ali" was typed; row 1 has a value too
+    form = filter_form([("FirstName", "equals", "Ali"), ("MailingCountry", "contains", " King")], action="refresh")
+    r = wiz.post(url(plan), form, htmx=True, headers={"HX-Target": "filter-rows"})
+    html = text_of(r)
+    assert r.status_code == 200
+    assert html.lstrip().startswith('<div id="filter-rows">')
+    assert 'id="wizard-body"' not in html and 'class="stepper' not in html and "<html" not in html
+    assert re.search(r'name="rows-0-value" type="text" value="Ali"', html)
+    assert re.search(r'name="rows-1-value" type="text" value=" King"', html)  # spaces kept (C05)
+    assert re.search(r'<option value="FirstName" selected>', html)
+    assert 'id="filter-count" aria-live="polite" hx-swap-oob="true"' in html
+    assert soql_shown(html, "soql-where") == "FirstName = 'Ali' AND MailingCountry LIKE '% King%'"
+
+    # operator to "is empty" and back: the value typed before is still there
+    form = filter_form([("FirstName", "is_empty", "Ali")], action="refresh")
+    html = text_of(wiz.post(url(plan), form, htmx=True, headers={"HX-Target": "filter-rows"}))
+    assert '<input type="hidden" name="rows-0-value" value="Ali">' in html
+    assert soql_shown(html, "soql-where") == "FirstName = null"
+    form = filter_form([("FirstName", "equals", "Ali")], action="refresh")
+    html = text_of(wiz.post(url(plan), form, htmx=True, headers={"HX-Target": "filter-rows"}))
+    assert re.search(r'name="rows-0-value" type="text" value="Ali"', html)
+
+    # to a picklist field: the typed text stays selected (marked), not silently dropped
+    form = filter_form([("Account.Customer_Tier__c", "equals", "Gold")], action="refresh")
+    html = text_of(wiz.post(url(plan), form, htmx=True, headers={"HX-Target": "filter-rows"}))
+    assert '<option value="Gold" selected>Gold (not a value of this field)</option>' in html
+
+    # without JavaScript the same post answers the whole page with the same values
+    r = wiz.post(url(plan), filter_form([("FirstName", "equals", "Ali"), ("LastName", "is_empty", "Doe")],
+                                        action="refresh"))
+    html = text_of(r)
+    assert r.status_code == 200 and "<html" in html
+    assert re.search(r'name="rows-0-value" type="text" value="Ali"', html)
+    assert '<input type="hidden" name="rows-1-value" value="Doe">' in html
+    # and saving stores no value for "is empty"
+    r = wiz.post(url(plan), filter_form([("FirstName", "equals", "Ali"), ("LastName", "is_empty", "Doe")]))
+    assert r.status_code == 303
+    db.session.expire_all()
+    assert db.session.get(ImportPlan, plan.id).filters["items"][1] == \
+        {"field": "LastName", "operator": "is_empty", "value": None}

@@ -187,3 +187,110 @@ def test_mapping_changes_reset_the_cursor_and_void_consent(app, setup):
     assert plan_service.save_mapping(plan, {**GOOD, "company": ""}, fields) == {}
     assert plan.cursor_at is None and plan.cursor_fingerprint is None
     assert plan.consent_confirmed_at is None and plan.consent_confirmation_text is None
+
+
+# --- the suggested mapping saves as offered (one click) ---------------------------------------------
+
+def _form_as_browser_posts(html: str) -> list[tuple[str, str]]:
+    """What a browser submits for the mapping form as rendered: each select's selected option
+    (else its first), checked checkboxes, text and hidden inputs (buttons left out)."""
+    from html.parser import HTMLParser
+
+    class Form(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.fields: list[tuple[str, str]] = []
+            self.select: list | None = None  # [name, multiple, options, selected]
+
+        def handle_starttag(self, tag, attrs):
+            a = dict(attrs)
+            if tag == "select":
+                self.select = [a.get("name"), "multiple" in a, [], []]
+            elif tag == "option" and self.select is not None:
+                self.select[2].append(a.get("value", ""))
+                if "selected" in a:
+                    self.select[3].append(a.get("value", ""))
+            elif tag == "input" and a.get("name"):
+                kind = a.get("type", "text")
+                if kind in ("checkbox", "radio"):
+                    if "checked" in a:
+                        self.fields.append((a["name"], a.get("value", "on")))
+                elif kind not in ("submit", "button"):
+                    self.fields.append((a["name"], a.get("value", "")))
+
+        def handle_endtag(self, tag):
+            if tag == "select" and self.select is not None:
+                name, multiple, options, selected = self.select
+                chosen = selected if multiple else (selected[:1] or options[:1])
+                self.fields += [(name, v) for v in chosen]
+                self.select = None
+
+    parser = Form()
+    parser.feed(html)
+    return parser.fields
+
+
+def _accept_suggestions(client, plan):
+    from werkzeug.datastructures import MultiDict
+    html = client.get(f"/wizard/plans/{plan.id}/mapping").get_data(as_text=True)
+    fields = [(k, v) for k, v in _form_as_browser_posts(html) if k != "action"]
+    return client.post(f"/wizard/plans/{plan.id}/mapping", data=MultiDict(fields + [("action", "save")]))
+
+
+@pytest.mark.parametrize("object_name", ["Contact", "Lead"])
+def test_accepting_the_suggested_mapping_saves_in_one_click(app, setup, object_name):
+    ws, conn, plan, client = setup
+    if object_name != "Contact":
+        plan_service.save_object(plan, object_name, [object_name])
+    r = _accept_suggestions(client, plan)
+    assert r.status_code == 303, r.get_data(as_text=True)[:2000]
+    db.session.expire_all()
+    rule = db.session.get(ImportPlan, plan.id).mapping["consent_rule"]
+    # the emulator's Consent_Status__c: Opted In / Opted Out / Pending / Granted / Withdrawn
+    assert rule["path"] == "Consent_Status__c"
+    assert rule["opted_in"] == ["Opted In", "Granted"] and rule["opted_out"] == ["Opted Out", "Withdrawn"]
+
+
+def _object_with_consent_values(emu, name: str, values: list[str]) -> None:
+    """A custom object in the emulator's org whose consent picklist says nothing we can read."""
+    from emulator.schema import catalog as cat
+    store = emu.state.store
+    org = emu.users["admin@acme.example"]["org"]
+    prefix = store.catalog(org).next_custom_prefix()
+    describe = cat.custom_object(name, prefix, extra_fields=[
+        cat.make_field("Email__c", "email", "Email"),
+        cat.make_field("Consent_Status__c", "picklist", "Consent Status",
+                       picklistValues=cat.picklist_values(values))])
+    store.save_describe(org, describe)
+
+
+@pytest.mark.parametrize("values", [["Consent given", "Consent refused", "Unknown"], ["Y", "N"]])
+def test_unreadable_consent_values_leave_consent_unmapped_and_the_suggestion_saves(app, setup, emu, values):
+    _ws, conn, plan, client = setup
+    name = f"Volunteer{len(values)}__c"
+    _object_with_consent_values(emu, name, values)
+    fields = catalog.field_catalog(conn, name)
+    assert "Consent_Status__c" in fields.object.capabilities.consent_fields  # it does look like consent
+    suggestion = plan_service.suggested_mapping(fields)
+    assert suggestion["fields"]["consent"] == [] and suggestion["consent_rule"]["path"] is None
+    plan.object_name = name
+    db.session.commit()
+    r = _accept_suggestions(client, plan)
+    assert r.status_code == 303, r.get_data(as_text=True)[:2000]
+    db.session.expire_all()
+    assert db.session.get(ImportPlan, plan.id).mapping["fields"]["consent"] == []
+
+
+def test_a_consent_checkbox_is_read_by_its_name():
+    from salesforce.describe import FieldCatalog, ObjectDescribe
+
+    def catalog_with(field):
+        return FieldCatalog(ObjectDescribe.from_json({"name": "Person__c", "label": "Person", "fields": [
+            {"name": "Id", "label": "Record ID", "type": "id"},
+            {"name": "Email__c", "label": "Email", "type": "email", "custom": True},
+            dict(field, type="boolean", custom=True)]}))
+
+    out = plan_service.suggested_mapping(catalog_with({"name": "Research_Opt_Out__c", "label": "Research Opt Out"}))
+    assert out["consent_rule"]["opted_out"] == ["true"] and out["consent_rule"]["opted_in"] == []
+    out = plan_service.suggested_mapping(catalog_with({"name": "Research_Consent__c", "label": "Research Consent"}))
+    assert out["consent_rule"]["opted_in"] == ["true"]

@@ -95,21 +95,75 @@ def test_confirmation_is_voided_when_filters_action_or_target_change(wiz):
     assert fresh(plan).consent_confirmed_at is None
     html = text_of(wiz.get(url(plan)))
     assert 'name="confirm_consent"' in html and "Confirmed by" not in html
-    # confirm again, then another target -> void, and saving without a new confirmation is refused
+    # confirm again; another target or action needs its own confirmation: saving without one is
+    # refused and changes nothing (the plan keeps its study and the confirmation given for it)
     wiz.post(url(plan), confirmed)
-    assert fresh(plan).consent_confirmed_at is not None
+    confirmed_at = fresh(plan).consent_confirmed_at
+    assert confirmed_at is not None
     other = Study(workspace_id=wiz.workspace.id, name="Other study")
     db.session.add(other)
     db.session.commit()
     r = wiz.post(url(plan), form(action_choice="invite_study", target_study_id=str(other.id)))
-    assert r.status_code == 422 and fresh(plan).consent_confirmed_at is None
-    # another action (task) -> needs its own confirmation; pool clears it
-    wiz.post(url(plan), confirmed)
+    assert r.status_code == 422 and fresh(plan).consent_confirmed_at == confirmed_at
+    assert fresh(plan).target_study_id == study_id
     r = wiz.post(url(plan), form(action_choice="invite_task", target_activity_id=str(wiz.ids["activity"])))
-    assert r.status_code == 422 and fresh(plan).consent_confirmed_at is None
+    assert r.status_code == 422 and fresh(plan).consent_confirmed_at == confirmed_at
+    assert fresh(plan).action == "invite_study"
+    # the other target, confirmed: a new confirmation for it
+    r = wiz.post(url(plan), form(action_choice="invite_study", target_study_id=str(other.id), confirm_consent="y"))
+    assert r.status_code == 302 and fresh(plan).target_study_id == other.id
+    assert plan_steps.confirmation_valid(fresh(plan))
+    # pool clears it
     wiz.post(url(plan), form(action_choice="pool"))
     saved = fresh(plan)
     assert saved.action == "pool" and saved.consent_confirmation_text is None
+
+
+_PLAN_STATE = ("status", "schedule", "action", "target_study_id", "target_activity_id", "target_community_id",
+               "leaving_policy", "name", "consent_confirmed_at", "consent_confirmed_by_id",
+               "consent_confirmation_text", "consent_fingerprint", "next_run_at", "reminder_days")
+
+
+def _state(plan):
+    saved = fresh(plan)
+    return {name: getattr(saved, name) for name in _PLAN_STATE}
+
+
+def test_a_refused_invite_save_persists_nothing(wiz):
+    """Invite to study without the consent box ticked: refused, and neither the action, the
+    target, the schedule nor any consent field reached the database (no half-save)."""
+    study_id = wiz.ids["study"]
+    plan = wiz.plan(step="schedule")
+    before = _state(plan)
+    assert before["action"] != "invite_study" and before["target_study_id"] is None
+    r = wiz.post(url(plan), form(action_choice="invite_study", target_study_id=str(study_id), schedule="hourly",
+                                 leaving_policy="archive", name="Renamed"))
+    assert r.status_code == 422 and "Confirm the consent statement" in text_of(r)
+    assert _state(plan) == before
+    # the form still shows what was posted
+    html = text_of(r)
+    assert 'value="Renamed"' in html and 'value="hourly" checked' in html
+    # an active pool plan: a refused switch to inviting leaves it the active pool plan it was
+    assert wiz.post(url(plan), form()).status_code == 302
+    before = _state(plan)
+    assert before["status"] == "active" and before["action"] == "pool"
+    r = wiz.post(url(plan), form(action_choice="invite_study", target_study_id=str(study_id)))
+    assert r.status_code == 422 and _state(plan) == before
+
+
+def test_activate_refuses_before_changing_anything(wiz):
+    study_id = wiz.ids["study"]
+    plan = wiz.plan(step="schedule", action="invite_study", target_study_id=study_id)
+    # a confirmation given for something else (stale): activation is refused and leaves it be
+    plan.consent_confirmed_at = datetime.now(timezone.utc)
+    plan.consent_confirmation_text = plan_steps.CONSENT_CONFIRMATION_TEXT
+    plan.consent_fingerprint = "given-for-another-target"
+    db.session.commit()
+    before = _state(plan)
+    with pytest.raises(plan_steps.StepError):
+        plan_steps.activate(plan, wiz.workspace)
+    assert not db.session.dirty
+    assert _state(plan) == before and before["status"] == "draft"
 
 
 def test_api_estimate_uses_the_previews_count(wiz):
