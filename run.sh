@@ -100,7 +100,14 @@ if [ -f emulator/__main__.py ] && [ -z "${NO_EMULATOR:-}" ]; then
   echo "==> starting the Salesforce emulator on 127.0.0.1:$EMULATOR_PORT"
   EMU_DIR="$STATE_DIR/emulator"
   mkdir -p "$EMU_DIR"
-  .venv/bin/python -m emulator serve --state-dir "$EMU_DIR" --generate 2000 --seed 7 \
+  # The demo org is generated on the first start only; later starts keep its records (and your
+  # edits) and the tokens it issued, so connections made against it stay connected.
+  if [ -s "$EMU_DIR/store.sqlite" ]; then
+    EMU_DATA=(--keep-data)
+  else
+    EMU_DATA=(--generate 2000 --seed 7)
+  fi
+  .venv/bin/python -m emulator serve --state-dir "$EMU_DIR" "${EMU_DATA[@]}" \
     --port "$EMULATOR_PORT" > "$STATE_DIR/logs/emulator.log" 2>&1 &
   PIDS+=($!)
   wait_for 120 "the Salesforce emulator" grep -q 'emulator ready' "$STATE_DIR/logs/emulator.log"

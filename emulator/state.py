@@ -22,6 +22,12 @@ DEFAULT_SCOPES = ["api", "id", "refresh_token"]
 KNOWN_SCOPES = {"api", "id", "refresh_token", "offline_access", "full", "web", "openid", "profile", "email",
                 "address", "phone", "chatter_api", "custom_permissions", "visualforce", "lightning", "content"}
 CODE_LIFETIME = 15 * 60
+# Issued refresh and access tokens live in the store's SQLite file as well, so an emulator restarted
+# on the same state dir with --keep-data still honours them (a fresh store forgets them with the data).
+TOKENS_SQL = """
+CREATE TABLE IF NOT EXISTS oauth_token (token TEXT PRIMARY KEY, kind TEXT NOT NULL, username TEXT NOT NULL,
+  scope TEXT NOT NULL, issued REAL, grant_token TEXT, revoked INTEGER NOT NULL DEFAULT 0);
+"""
 CURSOR_LIFETIME = 2 * 24 * 3600
 MAX_CURSORS = 500
 
@@ -98,6 +104,47 @@ class EmulatorState:
         self._cursor_n = 0
         self.api_usage: dict[str, int] = {k: 0 for k in self.orgs}
         self._usage_day = self.clock.now().date()
+        self._load_tokens()
+
+    # -- persisted tokens ----------------------------------------------------------------------
+    def _load_tokens(self):
+        """Read back the grants and sessions issued before a restart (unknown users are skipped,
+        sessions already past their lifetime are dropped)."""
+        db = self.store.db
+        with self.store.write_lock:
+            db.executescript(TOKENS_SQL)
+            now = self.now_epoch()
+            db.execute("DELETE FROM oauth_token WHERE kind = 'session' AND issued <= ?",
+                       (now - self.config.session_lifetime,))
+        rows = db.execute("SELECT token, kind, username, scope, issued, grant_token, revoked FROM oauth_token "
+                          "ORDER BY kind").fetchall()        # 'grant' before 'session'
+        for token, kind, username, scope, issued, grant_token, revoked in rows:
+            user = self.users.get(username.lower())
+            if user is None:
+                continue
+            org = self.orgs[user.org_key]
+            scopes = scope.split()
+            if kind == "grant":
+                self.grants[token] = Grant(token, user, org, scopes, bool(revoked))
+            else:
+                grant = self.grants.get(grant_token) if grant_token else None
+                if grant_token and grant is None:
+                    continue
+                self.sessions[token] = Session(token, user, org, scopes, issued, grant, bool(revoked))
+
+    def _save_token(self, kind: str, token: str, user: User, scope: list[str], issued: float | None = None,
+                    grant: Grant | None = None):
+        with self.store.write_lock:
+            self.store.db.execute(
+                "INSERT OR REPLACE INTO oauth_token (token, kind, username, scope, issued, grant_token, revoked) "
+                "VALUES (?, ?, ?, ?, ?, ?, 0)",
+                (token, kind, user.username, " ".join(scope), issued, grant.token if grant else None))
+
+    def _save_revoked(self, tokens: list[str]):
+        if not tokens:
+            return
+        with self.store.write_lock:
+            self.store.db.executemany("UPDATE oauth_token SET revoked = 1 WHERE token = ?", [(t,) for t in tokens])
 
     # -- callbacks -----------------------------------------------------------------------------
     def callback_allowed(self, uri: str) -> bool:
@@ -139,6 +186,7 @@ class EmulatorState:
         s = Session(token, user, org, scope, self.now_epoch(), grant)
         with self.lock:
             self.sessions[token] = s
+        self._save_token("session", token, user, scope, s.issued, grant)
         return s
 
     def new_grant(self, user: User, scope: list[str]) -> Grant:
@@ -146,6 +194,7 @@ class EmulatorState:
                   self.orgs[user.org_key], scope)
         with self.lock:
             self.grants[g.token] = g
+        self._save_token("grant", g.token, user, scope)
         return g
 
     def token_response(self, s: Session, grant: Grant | None) -> dict:
@@ -169,27 +218,31 @@ class EmulatorState:
         return s
 
     def expire_sessions(self, org_key: str | None = None) -> int:
-        n = 0
+        expired = []
         with self.lock:
             for s in self.sessions.values():
                 if not s.revoked and (org_key is None or s.org.key == org_key):
                     s.revoked = True
-                    n += 1
-        return n
+                    expired.append(s.token)
+        self._save_revoked(expired)
+        return len(expired)
 
     def revoke(self, token: str) -> bool:
+        revoked = []
         with self.lock:
             if token in self.grants:
                 g = self.grants[token]
                 g.revoked = True
+                revoked.append(token)
                 for s in self.sessions.values():
                     if s.grant is g:
                         s.revoked = True
-                return True
-            if token in self.sessions:
+                        revoked.append(s.token)
+            elif token in self.sessions:
                 self.sessions[token].revoked = True
-                return True
-        return False
+                revoked.append(token)
+        self._save_revoked(revoked)
+        return bool(revoked)
 
     # -- API usage -----------------------------------------------------------------------------
     def _roll_day(self):

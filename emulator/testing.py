@@ -65,16 +65,27 @@ class EmulatorServer:
                  auto_approve: bool = False, callback_urls: list[str] | None = None, any_callback: bool = False,
                  session_lifetime: int = 7200, api_limit: int = 15000, password: str = "emulator-pass-1",
                  client_id: str = "", client_secret: str = "", data: list[str | Path] = (), generate: int = 0,
-                 seed: int = 1, org: str = "production"):
+                 seed: int = 1, org: str = "production", keep_data: bool = False):
+        """``keep_data``: reopen the store already in ``state_dir`` (records and issued tokens kept,
+        client id/secret and admin key taken from its connected-app.json unless given), like
+        ``serve --keep-data``."""
         self._own_dir = state_dir is None
         self.state_dir = Path(state_dir or tempfile.mkdtemp(prefix="sf-emulator-"))
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.host = host
-        self.config = Config(client_id=client_id, client_secret=client_secret,
+        prev = {}
+        if keep_data:
+            import json
+            try:
+                prev = json.loads((self.state_dir / "connected-app.json").read_text())
+            except (OSError, ValueError):
+                prev = {}
+        self.config = Config(client_id=client_id or prev.get("client_id", ""),
+                             client_secret=client_secret or prev.get("client_secret", ""),
                              callback_urls=list(callback_urls or DEFAULT_CALLBACKS), any_callback=any_callback,
                              auto_approve=auto_approve, password=password, session_lifetime=session_lifetime,
-                             api_limit=api_limit)
-        self.state = EmulatorState(self.config, str(self.state_dir / "store.sqlite"))
+                             api_limit=api_limit, admin_key=prev.get("admin_key", ""))
+        self.state = EmulatorState(self.config, str(self.state_dir / "store.sqlite"), fresh=not keep_data)
         self.admin = Admin(self.state)
         self._server = None
         if data:
