@@ -331,8 +331,13 @@ def render_page(sess, version, res, ids, start: int, cursor) -> Response:
     if "done_without_next" in kinds:
         body["done"] = False
         body.pop("nextRecordsUrl", None)
-    body["records"] = res.render(chunk)
-    text = _dumps(body)
+    texts = res.render_json(chunk)
+    if texts is None:
+        body["records"] = res.render(chunk)
+        text = _dumps(body)
+    else:  # records already JSON (built by the store): splice them in as the last key
+        body["records"] = []
+        text = _dumps(body)[:-2] + ",".join(texts) + "]}"
     if "truncate_page" in kinds:
         text = text[: max(1, len(text) // 2)]
     return Response(text, 200, content_type=JSON_CT)

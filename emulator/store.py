@@ -11,10 +11,13 @@ sees it (fields hidden by field-level security are absent from describes and rec
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 import os
+import re
 import sqlite3
 import threading
+import weakref
 from datetime import datetime
 from typing import Iterable, Iterator
 
@@ -36,6 +39,7 @@ CREATE TABLE IF NOT EXISTS seq (org TEXT NOT NULL, prefix TEXT NOT NULL, n INTEG
 """
 
 dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_PLAIN_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 PERSON_OBJECTS = ("Lead", "Contact")
 CM_COPIED = ["Salutation", "FirstName", "LastName", "Name", "Title", "Street", "City", "State", "PostalCode",
              "Country", "Email", "Phone", "Fax", "MobilePhone", "Description", "DoNotCall",
@@ -56,6 +60,25 @@ class RecordError(Exception):
         if self.fields is not None:
             item["fields"] = self.fields
         return [item]
+
+
+class _ConnBox:
+    """Holds a thread's connection in its thread-local: closes it when the thread goes away."""
+
+    def __init__(self, conn: sqlite3.Connection, registry):
+        self.conn = conn
+        self._fin = weakref.finalize(self, _close_quietly, conn)
+        registry.add(self)
+
+    def close(self):
+        self._fin()
+
+
+def _close_quietly(conn: sqlite3.Connection):
+    try:
+        conn.close()
+    except sqlite3.Error:
+        pass
 
 
 class Catalog:
@@ -124,7 +147,18 @@ class Store:
         self.orgs = {o.key: o for o in orgs}
         self._local = threading.local()
         self.write_lock = threading.RLock()
-        self._conns: list[sqlite3.Connection] = []
+        # one connection per thread, closed when the thread ends (the server runs a thread per
+        # client connection: connections kept past their thread would each hold a page cache)
+        self._conns: "weakref.WeakSet[_ConnBox]" = weakref.WeakSet()
+        # Query cursors' ids live in a side database, not in Python lists: one (cursor, seq) -> id
+        # table, rows dropped when the cursor object goes away. Never kept across restarts.
+        self.spill_path = path + "-cursors"
+        self._spill_local = threading.local()
+        self._spill_n = itertools.count(1)
+        self._spill_garbage: list[int] = []
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(self.spill_path + suffix):
+                os.remove(self.spill_path + suffix)
         if fresh:
             for suffix in ("", "-wal", "-shm"):
                 if os.path.exists(path + suffix):
@@ -164,15 +198,96 @@ class Store:
             conn.execute("PRAGMA synchronous=OFF")
             conn.execute("PRAGMA cache_size=-32000")
             self._local.conn = conn
-            self._conns.append(conn)
+            self._local.box = _ConnBox(conn, self._conns)
         return conn
 
-    def close(self):
-        for c in self._conns:
+    dumps_str = staticmethod(dumps)
+
+    @property
+    def spill_db(self) -> sqlite3.Connection:
+        conn = getattr(self._spill_local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.spill_path, check_same_thread=False, isolation_level=None, timeout=60)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=OFF")
+            conn.execute("PRAGMA cache_size=-8000")
+            conn.execute("PRAGMA temp_store=FILE")
+            conn.execute("CREATE TABLE IF NOT EXISTS ids (cursor INTEGER NOT NULL, seq INTEGER NOT NULL, "
+                         "id TEXT NOT NULL, PRIMARY KEY (cursor, seq)) WITHOUT ROWID")
+            self._spill_local.conn = conn
+            self._spill_local.box = _ConnBox(conn, self._conns)
+        return conn
+
+    def _spill_begin(self) -> tuple[sqlite3.Connection, int]:
+        db = self.spill_db
+        garbage, self._spill_garbage[:] = list(self._spill_garbage), []
+        for cid in garbage:
+            db.execute("DELETE FROM ids WHERE cursor=?", (cid,))
+        return db, next(self._spill_n)
+
+    def _spill_release(self, cid: int):
+        # called from a finalizer, possibly mid-statement on this thread: only note it
+        self._spill_garbage.append(cid)
+
+    def spill_ids(self, ids: Iterable[str]) -> "SpilledIds":
+        """Write an ordered stream of ids to the side database; a list-like view of them."""
+        db, cid = self._spill_begin()
+        n = 0
+        it = iter(ids)
+        while True:
+            chunk = [(cid, n + i, rid) for i, rid in enumerate(itertools.islice(it, 20000))]
+            if not chunk:
+                break
+            db.execute("BEGIN")
             try:
-                c.close()
-            except sqlite3.Error:
-                pass
+                db.executemany("INSERT INTO ids(cursor, seq, id) VALUES (?,?,?)", chunk)
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            n += len(chunk)
+        return SpilledIds(self, cid, n)
+
+    def spill_sort(self, rows: Iterable[tuple], order: list[tuple[bool, bool]], offset: int,
+                   limit: int | None) -> "SpilledIds":
+        """External sort: rows are (key..., id) in scan order; order gives (descending, nulls_last)
+        per key. Ties keep scan order (as Python's stable sort does)."""
+        db, cid = self._spill_begin()
+        k = len(order)
+        cols = ", ".join(f"k{i}" for i in range(k))
+        tmp = f"temp.sort_{cid}"
+        db.execute(f"CREATE TABLE {tmp} ({cols}, id)")
+        ins = f"INSERT INTO {tmp} VALUES ({','.join('?' * (k + 1))})"
+        it = iter(rows)
+        try:
+            while True:
+                chunk = list(itertools.islice(it, 20000))
+                if not chunk:
+                    break
+                db.execute("BEGIN")
+                db.executemany(ins, chunk)
+                db.execute("COMMIT")
+            by = ", ".join(f"k{i} {'DESC' if desc else 'ASC'} NULLS {'LAST' if last else 'FIRST'}"
+                           for i, (desc, last) in enumerate(order))
+            hi = -1 if limit is None else offset + limit
+            db.execute("BEGIN")
+            cur = db.execute(
+                f"INSERT INTO ids(cursor, seq, id) SELECT ?, n - ?, id FROM (SELECT row_number() OVER "
+                f"(ORDER BY {by}, rowid) - 1 AS n, id FROM {tmp}) WHERE n >= ? AND (? < 0 OR n < ?)",
+                (cid, offset, offset, hi, hi))
+            n = cur.rowcount
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        finally:
+            db.execute(f"DROP TABLE IF EXISTS {tmp}")
+        return SpilledIds(self, cid, n)
+
+    def close(self):
+        for box in list(self._conns):
+            box.close()
         self._conns.clear()
 
     # -- schema --------------------------------------------------------------------------------
@@ -232,6 +347,36 @@ class Store:
             for (data,) in rows:
                 yield loads(data)
 
+    def select(self, org_key: str, obj: str, include_deleted: bool, where: list[str], params: list,
+               order: list[str] | None, offset: int = 0, limit: int | None = None, ids_only: bool = False):
+        """Ids (or (id, JSON text) rows) of one object filtered and ordered in SQLite; a stream.
+        Ties in ``order`` keep insertion order, like ``scan``."""
+        sql = ("SELECT id FROM records" if ids_only else "SELECT id, data FROM records") + \
+            " WHERE org=? AND object=?" + ("" if include_deleted else " AND deleted=0")
+        for w in where:
+            sql += f" AND ({w})"
+        sql += " ORDER BY " + ", ".join((order or []) + ["rowid"])
+        args = [org_key, obj, *params]
+        if limit is not None or offset:
+            sql += " LIMIT ? OFFSET ?"
+            args += [-1 if limit is None else limit, offset]
+        cur = self.db.execute(sql, args)
+        while True:
+            rows = cur.fetchmany(5000)
+            if not rows:
+                return
+            if ids_only:
+                for (rid,) in rows:
+                    yield rid
+            else:
+                yield from rows
+
+    def count_where(self, org_key: str, obj: str, include_deleted: bool, where: list[str], params: list) -> int:
+        sql = "SELECT count(*) FROM records WHERE org=? AND object=?" + ("" if include_deleted else " AND deleted=0")
+        for w in where:
+            sql += f" AND ({w})"
+        return self.db.execute(sql, [org_key, obj, *params]).fetchone()[0]
+
     def get_many(self, org_key: str, record_ids: Iterable[str]) -> dict[str, dict]:
         out = {}
         # 18-character ids go to the index as they are (a bad one simply matches nothing)
@@ -245,6 +390,20 @@ class Store:
                 if org == org_key:
                     out[rid] = json.loads(data)
         return out
+
+    def records_json(self, org_key: str, record_ids: list[str], fields: list[str], head: str) -> list[str]:
+        """Rendered query records as JSON text, built by SQLite from the stored JSON (no Python
+        parsing): ``head + Id + '"},' + "F":value,... + '}'`` per id found, in the order given.
+        Stored text is written by ``dumps`` (compact, UTF-8), so values come out byte-identical."""
+        proj = " || ',' || ".join(f"'\"{f}\":' || coalesce(data -> '$.{f}', 'null')" for f in fields)
+        found: dict[str, str] = {}
+        for start in range(0, len(record_ids), 900):
+            chunk = record_ids[start:start + 900]
+            q = f"SELECT id, org, {proj} FROM records WHERE id IN ({','.join('?' * len(chunk))})"
+            for rid, org, text in self.db.execute(q, chunk):
+                if org == org_key:
+                    found[rid] = text
+        return [f'{head}{rid}"}},{found[rid]}}}' for rid in record_ids if rid in found]
 
     def count(self, org_key: str, obj: str, include_deleted=False) -> int:
         sql = "SELECT count(*) FROM records WHERE org=? AND object=?" + ("" if include_deleted else " AND deleted=0")
@@ -339,7 +498,7 @@ class Store:
             if d["name"] == "CampaignMember":
                 self._fill_member(org_key, rec, validate=validate)
             self.db.execute("INSERT INTO records(id, org, object, modstamp, deleted, data) VALUES (?,?,?,?,0,?)",
-                            (rid, org_key, d["name"], rec.get("SystemModstamp", sf_datetime(now)), json.dumps(rec)))
+                            (rid, org_key, d["name"], rec.get("SystemModstamp", sf_datetime(now)), dumps(rec)))
         return rid
 
     def bulk_insert(self, org_key: str, obj: str, records: list[dict]) -> list[str]:
@@ -361,7 +520,7 @@ class Store:
 
     def _write(self, rec: dict, obj: str):
         self.db.execute("UPDATE records SET data=?, modstamp=?, deleted=? WHERE id=?",
-                        (json.dumps(rec), rec.get("SystemModstamp", ""), 1 if rec.get("IsDeleted") else 0,
+                        (dumps(rec), rec.get("SystemModstamp", ""), 1 if rec.get("IsDeleted") else 0,
                          rec["Id"]))
 
     def _existing(self, org_key: str, obj: str | None, record_id: str) -> tuple[dict, dict]:
@@ -551,6 +710,42 @@ def coerce(field: dict, value, validate: bool = True):
                           f"Cannot deserialize instance of {t} from VALUE_STRING value {value}", [field["name"]])
 
 
+class SpilledIds:
+    """A query's ids in the store's side database: len() and slices, like the list it replaces."""
+
+    def __init__(self, store: Store, cid: int, n: int):
+        self.store, self.cid, self.n = store, cid, n
+        weakref.finalize(self, store._spill_release, cid)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, k):
+        if isinstance(k, slice):
+            start, stop, step = k.indices(self.n)
+            if stop <= start:
+                return []
+            rows = self.store.spill_db.execute(
+                "SELECT id FROM ids WHERE cursor=? AND seq>=? AND seq<? ORDER BY seq", (self.cid, start, stop))
+            out = [r[0] for r in rows]
+            return out if step == 1 else out[::step]
+        if k < 0:
+            k += self.n
+        if not 0 <= k < self.n:
+            raise IndexError(k)
+        return self[k:k + 1][0]
+
+    def __iter__(self):
+        for start in range(0, self.n, 10000):
+            yield from self[start:start + 10000]
+
+    def __eq__(self, other):
+        return list(self) == list(other)
+
+    def __repr__(self):
+        return f"<SpilledIds cursor={self.cid} n={self.n}>"
+
+
 class OrgView:
     """The SOQL engine's DataSource: one org as one user sees it, at one API version."""
 
@@ -591,6 +786,41 @@ class OrgView:
         if not hidden:
             return it
         return ({k: v for k, v in r.items() if k not in hidden} for r in it)
+
+    # -- what the engine may push down to SQLite (see soql.engine._sql_plan) ---------------------
+    SQL_COLUMNS = {"Id": "id", "SystemModstamp": "modstamp", "IsDeleted": "deleted"}
+
+    def select_ids(self, name: str, include_deleted: bool, where, params, order, offset=0, limit=None):
+        return self.store.select(self.org_key, self.catalog.get(name)["name"], include_deleted, where, params,
+                                 order, offset, limit, ids_only=True)
+
+    def select_records(self, name: str, include_deleted: bool, where, params, order):
+        d = self.catalog.get(name)
+        hidden = self._hidden(d["name"])
+        loads = json.loads
+        rows = self.store.select(self.org_key, d["name"], include_deleted, where, params, order)
+        if not hidden:
+            return (loads(data) for _, data in rows)
+        return ({k: v for k, v in loads(data).items() if k not in hidden} for _, data in rows)
+
+    def count_where(self, name: str, include_deleted: bool, where, params) -> int:
+        return self.store.count_where(self.org_key, self.catalog.get(name)["name"], include_deleted, where, params)
+
+    def records_json(self, name: str, ids: list[str], fields: list[str]) -> list[str] | None:
+        """Plain-column query records as JSON text, or None when the dict renderer must do it."""
+        d = self.catalog.get(name)
+        if d is None or any(not _PLAIN_NAME.match(f) for f in fields) or set(fields) & self._hidden(d["name"]):
+            return None
+        prefix = self.store.dumps_str(f"/services/data/v{self.api_version}/sobjects/{d['name']}/")[:-1]
+        head = '{"attributes":{"type":' + self.store.dumps_str(d["name"]) + ',"url":' + prefix
+        return self.store.records_json(self.org_key, [i for i in ids if self.object_for_id(i) == d["name"]],
+                                       fields, head)
+
+    def spill_ids(self, ids):
+        return self.store.spill_ids(ids)
+
+    def spill_sort(self, rows, order, offset, limit):
+        return self.store.spill_sort(rows, order, offset, limit)
 
     def get_many(self, name: str, ids) -> dict[str, dict]:
         d = self.catalog.get(name)

@@ -1,12 +1,19 @@
 """Running a bound query against a DataSource and rendering pages of records."""
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
+from itertools import chain, islice
 from typing import Callable, Optional
 
 from .binder import BoundChild, BoundPath, BoundQuery, Schema, bind
-from .nodes import Query
+from .ids import to18
+from .nodes import And, Comparison, Literal, Query
 from .where import ParentCache, WhereCompiler, accessor, category
+
+# Past this many matching ids a store that can spill (one with ``spill_ids``/``spill_sort``) gets
+# them instead of a Python list, so a cursor over a million rows costs disk, not memory.
+SPILL_AT = 50_000
 
 
 class QueryResult:
@@ -27,6 +34,17 @@ class QueryResult:
         """Canonical name of the queried object."""
         return self._bound.obj.name
 
+    def render_json(self, ids: list[str]) -> Optional[list[str]]:
+        """The page's records as JSON texts, when the store can build them (plain columns only);
+        None means use render()."""
+        fn = getattr(self._ds, "records_json", None)
+        if fn is None or self.is_count or self.aggregate_records is not None:
+            return None
+        if not all(isinstance(c, BoundPath) and not c.steps for c in self._bound.columns):
+            return None
+        names = [e[1] for e in _tree(self._bound.columns)]
+        return fn(self._bound.obj.name, list(ids), names)
+
     def render(self, ids: list[str]) -> list[dict]:
         if self.is_count or self.aggregate_records is not None:
             return []
@@ -41,8 +59,31 @@ def execute(query: Query, ds, *, include_deleted: bool = False, now: Optional[da
     bound = bind(query, schema)
     cache = ParentCache(ds)
     pred = _predicate(bound, schema, ds, now, include_deleted, cache)
-    rows = _matching(bound, ds, include_deleted, pred)
     q = bound.query
+    plan = _sql_plan(bound, schema, ds, now, include_deleted, cache) if hasattr(ds, "select_ids") else None
+    if plan is not None:
+        where, params, complete, order = plan
+        name = bound.obj.name
+        if bound.count_all and complete:
+            n = ds.count_where(name, include_deleted, where, params)
+            return QueryResult(bound, ds, include_deleted, now, n if q.limit is None else min(n, q.limit), [],
+                               is_count=True)
+        if not bound.count_all and not bound.aggregates and order is not None:
+            # filtered and sorted by SQLite: ids stream out in their final order
+            offset = q.offset or 0
+            if complete:
+                it = ds.select_ids(name, include_deleted, where, params, order, offset, q.limit)
+            else:
+                it = (r["Id"] for r in ds.select_records(name, include_deleted, where, params, order)
+                      if pred(r))
+                it = islice(it, offset, None if q.limit is None else offset + q.limit)
+            ids = _collect(ds, it)
+            return QueryResult(bound, ds, include_deleted, now, len(ids), ids)
+        rows = ds.select_records(name, include_deleted, where, params, [])
+        if pred is not None and not complete:
+            rows = (r for r in rows if pred(r))
+    else:
+        rows = _matching(bound, ds, include_deleted, pred)
 
     if bound.count_all:
         n = sum(1 for _ in rows)
@@ -81,24 +122,124 @@ def _matching(bound: BoundQuery, ds, include_deleted: bool, pred):
             yield r
 
 
+_FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+_SQL_CATEGORIES = ("datetime", "date", "number", "boolean", "id")
+
+
+def _sql_expr(path: BoundPath, ds) -> Optional[str]:
+    """SQL for a field of the queried object whose stored JSON SQLite compares as Python does."""
+    if path.steps or category(path.field) not in _SQL_CATEGORIES or not _FIELD_NAME.match(path.name):
+        return None
+    col = getattr(ds, "SQL_COLUMNS", {}).get(path.name)
+    return col or f"json_extract(data, '$.{path.name}')"
+
+
+def _sql_plan(bound: BoundQuery, schema, ds, now, include_deleted, cache):
+    """(where, params, complete, order) for a store that filters and sorts in SQLite, or None.
+
+    ``where`` holds the top-level AND terms SQLite evaluates exactly as the compiled predicate does
+    (non-string fields of the queried object compared with a literal); ``complete`` says they are
+    the whole WHERE. ``order`` is the ORDER BY in SQL, or None when a key needs Python (strings,
+    picklists, parent paths). Anything else stays with the Python predicate.
+    """
+    where, params = [], []
+    complete = True
+    cond = bound.query.where
+    if cond is not None:
+        items = cond.items if isinstance(cond, And) else [cond]
+        compiler = WhereCompiler(bound.obj, schema, ds, bound.query.text, now, include_deleted, cache)
+        for item in items:
+            term = _sql_term(item, compiler, ds)
+            if term is None:
+                complete = False
+            else:
+                where.append(term[0])
+                params.extend(term[1])
+    order = []
+    for path, desc, nulls_last in bound.order_by:
+        expr = _sql_expr(path, ds)
+        if expr is None:
+            order = None
+            break
+        order.append(f"{expr} {'DESC' if desc else 'ASC'} NULLS {'LAST' if nulls_last else 'FIRST'}")
+    if not where and order is None:
+        return None
+    return where, params, complete, order
+
+
+def _sql_term(c, compiler: WhereCompiler, ds):
+    if not isinstance(c, Comparison) or not isinstance(c.value, Literal) or c.value.kind == "like":
+        return None
+    op = c.op
+    if op not in ("=", "!=", "<", "<=", ">", ">="):
+        return None
+    path = compiler._path(c.field)
+    x = _sql_expr(path, ds)
+    if x is None:
+        return None
+    cat = category(path.field)
+    value = compiler._coerce(path, c.value)
+    if value is None:
+        return {"=": (f"{x} IS NULL", []), "!=": (f"{x} IS NOT NULL", [])}.get(op)
+    if isinstance(value, tuple):  # relative date range [lo, hi), as where._range_pred
+        _, lo, hi = value
+        return {"=": (f"{x} >= ? AND {x} < ?", [lo, hi]), "!=": (f"{x} IS NULL OR {x} < ? OR {x} >= ?", [lo, hi]),
+                "<": (f"{x} < ?", [lo]), "<=": (f"{x} < ?", [hi]), ">": (f"{x} >= ?", [hi]),
+                ">=": (f"{x} >= ?", [lo])}[op]
+    if cat == "id":  # as where._id_pred
+        if op in ("=", "!="):
+            eq = (f"substr({x}, 1, 15) = ?", [value]) if len(value) == 15 else (f"lower({x}) = ?", [value.lower()])
+            if op == "=":
+                return eq
+            return f"{x} IS NULL OR NOT ({eq[0]})", eq[1]
+        value = to18(value) if len(value) == 15 else value
+    if cat == "boolean":
+        if op not in ("=", "!="):
+            return None
+        value = 1 if value else 0
+    if op == "!=":
+        return f"{x} IS NOT ?", [value]
+    return f"{x} {op} ?", [value]
+
+
+def _collect(ds, ids):
+    """A list of ids, or the store's spilled sequence once there are many."""
+    spill = getattr(ds, "spill_ids", None)
+    if spill is None:
+        return list(ids)
+    ids = iter(ids)
+    head = list(islice(ids, SPILL_AT))
+    if len(head) < SPILL_AT:
+        return head
+    return spill(chain(head, ids))
+
+
 def select_ids(bound: BoundQuery, rows, ds, cache) -> list[str]:
-    """Ids in final order. Only (sort keys..., Id) tuples are held when sorting, never records."""
+    """Ids in final order. Only (sort keys..., Id) tuples are held when sorting, never records;
+    past SPILL_AT rows a store that can sort on disk gets them."""
     q = bound.query
     offset = q.offset or 0
     if not bound.order_by:
-        ids = []
         stop = None if q.limit is None else offset + q.limit
-        for r in rows:
-            ids.append(r["Id"])
-            if stop is not None and len(ids) >= stop:
-                break
-        return ids[offset:]
+        return _collect(ds, islice((r["Id"] for r in rows), offset, stop))
     keyers = [_sort_value(p, ds, cache) for p, _, _ in bound.order_by]
     if len(keyers) == 1:
         k0 = keyers[0]
-        table = [(k0(r), r["Id"]) for r in rows]
+        make = lambda r: (k0(r), r["Id"])  # noqa: E731
+    elif len(keyers) == 2:
+        k0, k1 = keyers
+        make = lambda r: (k0(r), k1(r), r["Id"])  # noqa: E731
+    elif len(keyers) == 3:
+        k0, k1, k2 = keyers
+        make = lambda r: (k0(r), k1(r), k2(r), r["Id"])  # noqa: E731
     else:
-        table = [tuple(k(r) for k in keyers) + (r["Id"],) for r in rows]
+        make = lambda r: tuple([k(r) for k in keyers] + [r["Id"]])  # noqa: E731
+    rows = iter(rows)
+    table = [make(r) for r in islice(rows, SPILL_AT)]
+    spill = getattr(ds, "spill_sort", None)
+    if spill is not None and len(table) >= SPILL_AT:
+        return _spill_sort(bound, spill, chain(table, map(make, rows)), offset, q.limit)
+    table.extend(map(make, rows))
     # Stable sorts from the last key to the first give the multi-key order with per-key
     # direction and null placement.
     for i in range(len(keyers) - 1, -1, -1):
@@ -110,6 +251,29 @@ def select_ids(bound: BoundQuery, rows, ds, cache) -> list[str]:
         table.sort(key=lambda t, i=i, nk=null_key: nk if t[i] is None else (1, t[i]), reverse=desc)
     end = None if q.limit is None else offset + q.limit
     return [t[-1] for t in table[offset:end]]
+
+
+def _spill_sort(bound: BoundQuery, spill, table, offset: int, limit):
+    """Sort key tuples on disk. A picklist key (rank, value) becomes two columns."""
+    wide = [path.field.get("type") == "picklist" and bool(path.field.get("picklistValues"))
+            for path, _, _ in bound.order_by]
+    order = []
+    for (_, desc, nulls_last), w in zip(bound.order_by, wide):
+        order += [(desc, nulls_last)] * (2 if w else 1)
+    if not any(wide):
+        rows = table
+    else:
+        def flat(t):
+            out = []
+            for v, w in zip(t, wide):
+                if w:
+                    out += (None, None) if v is None else v
+                else:
+                    out.append(v)
+            out.append(t[-1])
+            return out
+        rows = map(flat, table)
+    return spill(rows, order, offset, limit)
 
 
 def _sort_value(path: BoundPath, ds, cache) -> Callable:
@@ -147,6 +311,19 @@ class _Renderer:
         return self._render(tree, obj, recs)
 
     def _render(self, tree: list, obj: str, recs: list[dict]) -> list[dict]:
+        if all(entry[0] == "field" for entry in tree):
+            # plain columns only: one dict per record straight from the stored one
+            names = [entry[1] for entry in tree]
+            url = f"{self.prefix}{obj}/"
+            out = []
+            append = out.append
+            for r in recs:
+                get = r.get
+                row = {"attributes": {"type": obj, "url": url + get("Id")}}
+                for n in names:
+                    row[n] = get(n)
+                append(row)
+            return out
         # Resolve each parent relationship and child subquery for the whole batch at once.
         resolved: dict[int, dict] = {}
         for idx, entry in enumerate(tree):

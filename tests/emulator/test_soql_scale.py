@@ -41,9 +41,11 @@ class CountingStore:
 
 
 def timed(soql, store):
-    start = time.perf_counter()
+    # CPU seconds of this process, not wall time: on a shared, loaded machine the wall clock
+    # mostly measures waiting for a core; the bounds are about the engine's own work.
+    start = time.process_time()
     result = execute(parse(soql), store, now=NOW)
-    return result, time.perf_counter() - start
+    return result, time.process_time() - start
 
 
 def test_simple_where_over_100k_rows_in_about_a_second():
