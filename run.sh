@@ -18,6 +18,10 @@ export FLASK_APP=wsgi
 export TERAPAGE_ENV=${TERAPAGE_ENV:-development}
 export STATE_DIR=${STATE_DIR:-$ROOT/.state}
 mkdir -p "$STATE_DIR/logs"
+# Keep the previous start's logs: each *.log becomes *.log.1 (one generation).
+for log in "$STATE_DIR"/logs/*.log; do
+  [ -f "$log" ] && mv -f "$log" "$log.1"
+done
 
 # --- virtualenv and requirements (reinstalled only when requirements.txt changes) --------------
 if [ ! -x .venv/bin/python ]; then
@@ -35,31 +39,82 @@ fi
 FLASK=(.venv/bin/python -m flask)
 
 # --- processes: started in the background, stopped together ----------------------------------
+# Each process starts in a session of its own (setsid), so everything it starts can be found and
+# stopped later, even processes that left its process group (RQ's work horse calls os.setpgrp) or
+# lost their parent (a work horse whose worker died).
 PIDS=()
+NAMES=()
 REDIS_PID=""
+WORKER_PID=""
 stopping=""
+if command -v setsid >/dev/null; then SETSID=(setsid); else SETSID=(); fi
+
+tree_of() {  # tree_of PID...: those processes, everything in their sessions, and all their descendants
+  local -A root=() parent=() session=() found=()
+  local f line pid rest p changed
+  for p in "$@"; do [ -n "$p" ] && root[$p]=1; done
+  for f in /proc/[0-9]*/stat; do
+    { read -r line < "$f"; } 2>/dev/null || continue
+    pid=${f#/proc/}; pid=${pid%/stat}
+    rest=${line##*) }           # after "pid (comm) ": state ppid pgrp session ...
+    read -r _ p _ session[$pid] _ <<< "$rest"
+    parent[$pid]=$p
+  done
+  for pid in "${!parent[@]}"; do
+    [ -n "${root[$pid]:-}" ] || [ -n "${root[${session[$pid]}]:-}" ] && found[$pid]=1
+  done
+  changed=1
+  while [ -n "$changed" ]; do
+    changed=""
+    for pid in "${!parent[@]}"; do
+      if [ -z "${found[$pid]:-}" ] && [ -n "${found[${parent[$pid]}]:-}" ]; then found[$pid]=1; changed=1; fi
+    done
+  done
+  echo "${!found[@]}"
+}
+
+stop_tree() {  # stop_tree SECONDS PID...: SIGTERM the PIDs, wait, then SIGTERM what is left of their trees, wait, SIGKILL
+  local seconds=$1; shift
+  local roots=("$@") before after alive pid
+  before=$(tree_of "${roots[@]}")
+  for pid in "${roots[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for _ in $(seq $((seconds * 5))); do
+    alive=""
+    for pid in "${roots[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [ -z "$alive" ] && break
+    sleep 0.2
+  done
+  after=$(tree_of "${roots[@]}")
+  # shellcheck disable=SC2086
+  set -- $(printf '%s\n' $before $after | sort -un)
+  [ $# = 0 ] && return 0
+  kill -TERM "$@" 2>/dev/null || true
+  for _ in $(seq 25); do
+    alive=""
+    for pid in "$@"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [ -z "$alive" ] && break
+    sleep 0.2
+  done
+  kill -KILL "$@" 2>/dev/null || true
+  for pid in "${roots[@]}"; do wait "$pid" 2>/dev/null || true; done
+}
+
 stop_all() {
   [ -n "$stopping" ] && return
   stopping=1
-  trap - INT TERM
+  trap - INT TERM HUP
   echo
   echo "==> stopping"
-  # The web app, worker and emulator first (the worker finishes its current job), Redis last.
-  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for _ in $(seq 100); do
-    alive=0
-    for pid in "${PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
-    [ "$alive" = 0 ] && break
-    sleep 0.2
-  done
-  for pid in "${PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
-  if [ -n "$REDIS_PID" ]; then
-    kill -TERM "$REDIS_PID" 2>/dev/null || true
-    wait "$REDIS_PID" 2>/dev/null || true
-  fi
+  # The web app, worker and emulator first (the worker gets 20 s to finish its current job),
+  # then whatever is left of their process trees, Redis last.
+  stop_tree 20 "${PIDS[@]}"
+  if [ -n "$REDIS_PID" ]; then stop_tree 10 "$REDIS_PID"; fi
+  rm -f "$STATE_DIR/run.pid"
+  echo "==> stopped"
 }
 trap 'stop_all; exit 130' INT TERM
 trap stop_all EXIT
+echo $$ > "$STATE_DIR/run.pid"
 
 wait_for() {  # wait_for SECONDS DESCRIPTION COMMAND...
   local seconds=$1 what=$2; shift 2
@@ -73,7 +128,7 @@ wait_for() {  # wait_for SECONDS DESCRIPTION COMMAND...
 # --- Redis -------------------------------------------------------------------------------------
 if [ -z "${REDIS_URL:-}" ]; then
   echo "==> starting the embedded Redis"
-  "${FLASK[@]}" embedded-redis > "$STATE_DIR/logs/redis.log" 2>&1 &
+  "${SETSID[@]}" "${FLASK[@]}" embedded-redis > "$STATE_DIR/logs/redis.log" 2>&1 &
   REDIS_PID=$!
   wait_for 20 "embedded Redis" grep -q '^REDIS_URL=' "$STATE_DIR/logs/redis.log"
   export REDIS_URL=$(sed -n 's/^REDIS_URL=//p' "$STATE_DIR/logs/redis.log" | head -1)
@@ -107,9 +162,9 @@ if [ -f emulator/__main__.py ] && [ -z "${NO_EMULATOR:-}" ]; then
   else
     EMU_DATA=(--generate 2000 --seed 7)
   fi
-  .venv/bin/python -m emulator serve --state-dir "$EMU_DIR" "${EMU_DATA[@]}" \
+  "${SETSID[@]}" .venv/bin/python -m emulator serve --state-dir "$EMU_DIR" "${EMU_DATA[@]}" \
     --port "$EMULATOR_PORT" > "$STATE_DIR/logs/emulator.log" 2>&1 &
-  PIDS+=($!)
+  PIDS+=($!); NAMES+=(emulator)
   wait_for 120 "the Salesforce emulator" grep -q 'emulator ready' "$STATE_DIR/logs/emulator.log"
   export SALESFORCE_EMULATOR_APP="$EMU_DIR/connected-app.json"
   export SALESFORCE_CA_FILE="$EMU_DIR/ca.pem"
@@ -125,13 +180,28 @@ EOF
 fi
 
 # --- worker and web app --------------------------------------------------------------------------
+start_worker() {  # appends to worker.log, so a worker restarted with SIGHUP keeps the earlier lines
+  "${SETSID[@]}" "${FLASK[@]}" worker >> "$STATE_DIR/logs/worker.log" 2>&1 &
+  WORKER_PID=$!
+}
+restart_worker() {  # kill -HUP <run.sh's pid>: the worker finishes its current job (20 s at most) and starts again
+  local i
+  echo "==> restarting the worker"
+  for i in "${!PIDS[@]}"; do [ "${PIDS[$i]}" = "$WORKER_PID" ] && PIDS[$i]=""; done
+  stop_tree 20 "$WORKER_PID"
+  start_worker
+  for i in "${!PIDS[@]}"; do [ -z "${PIDS[$i]}" ] && PIDS[$i]=$WORKER_PID; done
+  echo "    worker restarted (pid $WORKER_PID)"
+}
 echo "==> starting a worker with the scheduler"
-"${FLASK[@]}" worker > "$STATE_DIR/logs/worker.log" 2>&1 &
-PIDS+=($!)
+start_worker
+PIDS+=("$WORKER_PID"); NAMES+=(worker)
+trap restart_worker HUP
 
 echo "==> starting the web app"
-"${FLASK[@]}" run --host 127.0.0.1 --port "$PORT" --no-reload --no-debugger > "$STATE_DIR/logs/web.log" 2>&1 &
-PIDS+=($!)
+"${SETSID[@]}" "${FLASK[@]}" run --host 127.0.0.1 --port "$PORT" --no-reload --no-debugger \
+  > "$STATE_DIR/logs/web.log" 2>&1 &
+PIDS+=($!); NAMES+=(web)
 URL="http://127.0.0.1:$PORT"
 wait_for 60 "the web app" .venv/bin/python -c "import urllib.request,urllib.error,sys
 try: urllib.request.urlopen(sys.argv[1], timeout=2)
@@ -142,18 +212,19 @@ cat <<EOF
   Terapage is running at $URL/
 $(echo "$SEED_OUTPUT" | grep -E 'admin:|researcher:' | sed 's/^ */    /')
 $EMULATOR_LINE
-    Logs: $STATE_DIR/logs/   Stop: Ctrl-C
+    Logs: $STATE_DIR/logs/   Stop: Ctrl-C   Restart the worker: kill -HUP $$
 
 EOF
 
 # Stop everything when any process ends on its own (Ctrl-C is handled by the trap).
 while :; do
-  for pid in "${PIDS[@]}"; do
-    if ! kill -0 "$pid" 2>/dev/null; then
-      echo "!! a process ended on its own; see $STATE_DIR/logs/"
+  for i in "${!PIDS[@]}"; do
+    if ! kill -0 "${PIDS[$i]}" 2>/dev/null; then
+      echo "!! the ${NAMES[$i]} process ended on its own; stopping everything; see $STATE_DIR/logs/${NAMES[$i]}.log"
       exit 1
     fi
   done
-  # `wait` (unlike a foreground command) returns at once on Ctrl-C, so the trap runs first.
-  sleep 1 & wait $!
+  # `wait` (unlike a foreground command) returns at once on Ctrl-C, so the trap runs first; after
+  # the SIGHUP trap (worker restart) it returns 129, which must not end the script.
+  sleep 1 & wait $! || true
 done
