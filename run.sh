@@ -38,6 +38,19 @@ if [ "$(cat .venv/.requirements.sha256 2>/dev/null)" != "$want" ]; then
 fi
 FLASK=(.venv/bin/python -m flask)
 
+# --- ports: refuse to start when one is taken (before anything is started) -----------------------
+port_taken() {  # port_taken PORT: something already listens on 127.0.0.1:PORT
+  ! .venv/bin/python -c "import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(('127.0.0.1', int(sys.argv[1])))" "$1" 2>/dev/null
+}
+if port_taken "$PORT"; then
+  echo "!! port $PORT is taken (another ./run.sh?); pick another: PORT=5001 ./run.sh"; exit 1
+fi
+if [ -f emulator/__main__.py ] && [ -z "${NO_EMULATOR:-}" ] && port_taken "$EMULATOR_PORT"; then
+  echo "!! port $EMULATOR_PORT (the emulator) is taken; pick another: EMULATOR_PORT=8444 ./run.sh"; exit 1
+fi
+
 # --- processes: started in the background, stopped together ----------------------------------
 # Each process starts in a session of its own (setsid), so everything it starts can be found and
 # stopped later, even processes that left its process group (RQ's work horse calls os.setpgrp) or
@@ -116,10 +129,14 @@ trap 'stop_all; exit 130' INT TERM
 trap stop_all EXIT
 echo $$ > "$STATE_DIR/run.pid"
 
+WATCH=""      # pid of the process wait_for waits for: it gives up at once when that process ends
 wait_for() {  # wait_for SECONDS DESCRIPTION COMMAND...
   local seconds=$1 what=$2; shift 2
   for _ in $(seq $((seconds * 5))); do
-    "$@" >/dev/null 2>&1 && return 0
+    if [ -n "$WATCH" ] && ! kill -0 "$WATCH" 2>/dev/null; then
+      echo "!! $what exited while starting (port taken?); see $STATE_DIR/logs/"; exit 1
+    fi
+    "$@" >/dev/null 2>&1 && { [ -z "$WATCH" ] || kill -0 "$WATCH" 2>/dev/null; } && return 0
     sleep 0.2 & wait $!
   done
   echo "!! $what did not come up in ${seconds}s; see $STATE_DIR/logs/"; exit 1
@@ -129,7 +146,7 @@ wait_for() {  # wait_for SECONDS DESCRIPTION COMMAND...
 if [ -z "${REDIS_URL:-}" ]; then
   echo "==> starting the embedded Redis"
   "${SETSID[@]}" "${FLASK[@]}" embedded-redis > "$STATE_DIR/logs/redis.log" 2>&1 &
-  REDIS_PID=$!
+  REDIS_PID=$!; WATCH=$REDIS_PID
   wait_for 20 "embedded Redis" grep -q '^REDIS_URL=' "$STATE_DIR/logs/redis.log"
   export REDIS_URL=$(sed -n 's/^REDIS_URL=//p' "$STATE_DIR/logs/redis.log" | head -1)
   wait_for 20 "embedded Redis" .venv/bin/python -c "import redis,sys; redis.Redis.from_url(sys.argv[1]).ping()" "$REDIS_URL"
@@ -164,7 +181,7 @@ if [ -f emulator/__main__.py ] && [ -z "${NO_EMULATOR:-}" ]; then
   fi
   "${SETSID[@]}" .venv/bin/python -m emulator serve --state-dir "$EMU_DIR" "${EMU_DATA[@]}" \
     --port "$EMULATOR_PORT" > "$STATE_DIR/logs/emulator.log" 2>&1 &
-  PIDS+=($!); NAMES+=(emulator)
+  PIDS+=($!); NAMES+=(emulator); WATCH=$!
   wait_for 120 "the Salesforce emulator" grep -q 'emulator ready' "$STATE_DIR/logs/emulator.log"
   export SALESFORCE_EMULATOR_APP="$EMU_DIR/connected-app.json"
   export SALESFORCE_CA_FILE="$EMU_DIR/ca.pem"
@@ -201,11 +218,12 @@ trap restart_worker HUP
 echo "==> starting the web app"
 "${SETSID[@]}" "${FLASK[@]}" run --host 127.0.0.1 --port "$PORT" --no-reload --no-debugger \
   > "$STATE_DIR/logs/web.log" 2>&1 &
-PIDS+=($!); NAMES+=(web)
+PIDS+=($!); NAMES+=(web); WATCH=$!
 URL="http://127.0.0.1:$PORT"
 wait_for 60 "the web app" .venv/bin/python -c "import urllib.request,urllib.error,sys
 try: urllib.request.urlopen(sys.argv[1], timeout=2)
 except urllib.error.HTTPError: pass" "$URL/"
+WATCH=""
 
 cat <<EOF
 
