@@ -44,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=1, help="seed for --generate (default 1)")
     s.add_argument("--org", default="production", help="org that --data/--generate fill (default production)")
     s.add_argument("--keep-data", action="store_true",
-                   help="keep the records already in STATE_DIR instead of starting from an empty org")
+                   help="keep the records and issued OAuth tokens already in STATE_DIR instead of starting from an empty org")
     s.add_argument("--client-id", default=None, help="connected app consumer key (default: kept in STATE_DIR)")
     s.add_argument("--client-secret", default=None, help="connected app consumer secret")
     s.add_argument("--callback-url", action="append", default=None, metavar="URL",
