@@ -39,7 +39,7 @@ from sync.mapping import SourceRef
 from sync.plan import Action, Consent, LeavingPolicy
 from sync.sink import (EXCLUDED, FAILED, IMPORTED, INVITED, SKIPPED, UNCHANGED, UPDATED,
                        KnownParticipant, Link, Lookup, LookupResult, NewParticipantRef,
-                       PageChanges, ParticipantValues)
+                       PageChanges, ParticipantValues, refuse_links_of_unapplied)
 
 BATCH = 500  # ids per IN (...) list
 # The run row's counter column for each engine outcome.
@@ -197,6 +197,7 @@ class DatabaseSink:
 
     def commit_page(self, changes: PageChanges) -> dict[NewParticipantRef, int]:
         try:
+            refuse_links_of_unapplied(changes)
             ids = self._apply(changes)
             db.session.commit()
         except IntegrityError as exc:
@@ -368,9 +369,11 @@ class DatabaseSink:
             self.seq += 1
             pid = resolve(outcome.participant) if outcome.participant is not None else None
             values = values_of.get(outcome.participant)
-            email = values.email if values else None
-            email_key = values.email_key if values else None
-            phone_key = values.phone_key if values else None
+            # The record's own email and keys, whatever the outcome (a skipped or failed
+            # record is searched by its email too); the values written are the fallback.
+            email = outcome.email or (values.email if values else None)
+            email_key = outcome.email_key or (values.email_key if values else None)
+            phone_key = outcome.phone_key or (values.phone_key if values else None)
             flags = [{"code": f.code, "field": f.field, "raw": f.raw, "reason": f.reason}
                      for f in outcome.flags]
             if email is None:

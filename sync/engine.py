@@ -190,7 +190,8 @@ class _Run:
                                                 plan.default_region)
             except Exception as exc:
                 changes.outcomes.append(RecordOutcome(
-                    record.ref, record.record_id, FAILED, f"Validation failed: {exc}"))
+                    record.ref, record.record_id, FAILED, f"Validation failed: {exc}",
+                    email=_raw_email(record)))
                 continue
             changed.append((record, checked))
 
@@ -209,7 +210,8 @@ class _Run:
             except Exception as exc:
                 logger.exception("record %s failed", record.record_id)
                 writes = _RecordWrites(RecordOutcome(
-                    record.ref, record.record_id, FAILED, f"Processing failed: {exc}"))
+                    record.ref, record.record_id, FAILED, f"Processing failed: {exc}",
+                    flags=checked.flags, **_contact_points(checked)))
             changes.creates += writes.creates
             changes.updates += writes.updates
             changes.links += writes.links
@@ -231,20 +233,26 @@ class _Run:
 
         def outcome(kind: str, reason: str | None, participant=None, invited=False):
             return RecordOutcome(record.ref, record.record_id, kind, reason, participant,
-                                 invited, checked.flags)
+                                 invited, checked.flags, **_contact_points(checked))
 
         def link(participant) -> SourceLinkWrite:
             return SourceLinkWrite(record.ref, participant, record.source_hash,
                                    record.timestamp, checked.flags)
 
+        # A skipped (or failed) record is never linked to anyone and updates no one: its
+        # outcome names no participant, it writes no source link.
+        if found.conflict:
+            return _RecordWrites(outcome(SKIPPED, found.conflict))
         if found.duplicate_of:
+            # The same person as an earlier record of the page (same email, or the same phone
+            # with no email on either side): merged into that participant, whose values (the
+            # first record's) are kept. Linked, so never "skipped".
             identity.link_duplicate(record, found.participant)
             return _RecordWrites(
-                outcome(SKIPPED, f"Duplicate of {found.duplicate_of} within this run "
-                                 f"(same {found.matched_by})", found.participant),
+                outcome(UNCHANGED, f"Duplicate of {found.duplicate_of} within this run "
+                                   f"(same {found.matched_by}); merged into the same "
+                                   f"participant, whose values were kept", found.participant),
                 links=[link(found.participant)])
-        if found.conflict:
-            return _RecordWrites(outcome(SKIPPED, found.conflict, found.participant))
 
         if found.participant is None:
             reason = self._not_importable(record, checked)
@@ -371,6 +379,18 @@ def _consent_outranked(values: ParticipantValues, suppressed: str | None,
 
 def _replace(outcome: RecordOutcome, **changes: Any) -> RecordOutcome:
     return replace(outcome, **changes)
+
+
+def _contact_points(checked: validate.CheckedRecord) -> dict[str, str | None]:
+    """The record's raw email and its valid keys, stored on every outcome whatever it is."""
+    raw = checked.email.raw
+    return {"email": str(raw)[:320] if raw not in (None, "") else None,
+            "email_key": checked.email.key, "phone_key": checked.phone.key}
+
+
+def _raw_email(record: MappedRecord) -> str | None:
+    raw = record.email
+    return str(raw)[:320] if raw not in (None, "") else None
 
 
 def _raw_id(raw: Any) -> str | None:

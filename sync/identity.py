@@ -2,8 +2,11 @@
 
 Order: the record's own source link (org + object + 18-character ID); then the other records
 that are the same person (a converted lead's contact; a campaign member's contact, else its
-lead); then the email key; then the phone key. Phone alone never merges two people whose email
-keys differ. Invalid emails and phones have no key, so they never match anyone. Two records of
+lead); then the email key; then the phone key. A phone key matches only when neither the record nor the
+participant has a valid email: a switchboard or a shared family phone is not a person, so a
+record with an email is never merged by phone into someone with no email or another one (it is
+evaluated on its own, by its email). Invalid emails and phones have no key, so they never match
+anyone. Two records of
 one page that are the same person resolve to one participant: the first claims it, later ones
 are reported as its duplicates.
 """
@@ -98,8 +101,7 @@ class PageIdentity:
                 return found, "email"
         if phone_key:
             for candidate in self._phone_candidates(phone_key):
-                other = self.email_key_of(candidate)
-                if other is None or email_key is None or other == email_key:
+                if email_key is None and self.email_key_of(candidate) is None:
                     return candidate, "phone"
         return None, None
 
@@ -132,4 +134,5 @@ class PageIdentity:
             self._phone_of[participant] = phone_key
 
     def link_duplicate(self, record: MappedRecord, participant: ParticipantRef) -> None:
+        """A later record of the page that is the same person: it resolves to ``participant``."""
         self._refs[record.ref] = participant

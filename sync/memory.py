@@ -16,7 +16,8 @@ from sync.errors import SinkConflict
 from sync.mapping import SourceRef
 from sync.plan import Action, Consent, LeavingPolicy
 from sync.sink import (KnownParticipant, Link, Lookup, LookupResult, NewParticipant,
-                       NewParticipantRef, PageChanges, ParticipantValues, RecordOutcome)
+                       NewParticipantRef, PageChanges, ParticipantValues, RecordOutcome,
+                       refuse_links_of_unapplied)
 
 
 @dataclass
@@ -148,6 +149,7 @@ class MemorySink:
         if self.before_commit:
             self.before_commit(changes)
         state = self.state
+        refuse_links_of_unapplied(changes)
         self._check_email_keys(changes)  # before any write: all or nothing, like a transaction
         ids: dict[NewParticipantRef, int] = {}
 

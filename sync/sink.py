@@ -165,6 +165,22 @@ class RecordOutcome:
     participant: ParticipantRef | None = None
     invited: bool = False
     flags: tuple[Flag, ...] = ()
+    # The record's own contact points, kept whatever the outcome ("why isn't this person
+    # here?" searches skipped and failed records by email too): raw email, and the keys
+    # when valid.
+    email: str | None = None
+    email_key: str | None = None
+    phone_key: str | None = None
+
+
+def refuse_links_of_unapplied(changes: "PageChanges") -> None:
+    """The sink contract: a record whose outcome is skipped or failed is never linked to a
+    participant. Raises ``ValueError`` (before anything is written) if the page links one."""
+    unapplied = {o.ref for o in changes.outcomes
+                 if o.outcome in (SKIPPED, FAILED) and o.ref is not None}
+    wrong = sorted(w.ref.record_id for w in changes.links if w.ref in unapplied)
+    if wrong:
+        raise ValueError(f"records skipped or failed cannot be linked: {', '.join(wrong)}")
 
 
 @dataclass

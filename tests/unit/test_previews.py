@@ -3,7 +3,7 @@ from sync.engine import run
 from sync.fakes import ListLog, PagedSource, generated_contact
 from sync.memory import MemorySink
 from sync.plan import ConsentRule, Plan
-from sync.sink import EXCLUDED, IMPORTED, SKIPPED, UPDATED
+from sync.sink import EXCLUDED, IMPORTED, SKIPPED, UNCHANGED, UPDATED
 
 from services.previews import (DryRunSink, Tally, count_query, preview_query, preview_records,
                                run_query, totals_key, with_exclusions)
@@ -43,7 +43,8 @@ def test_verdicts_for_email_phone_consent_and_duplicates():
     assert two.email is None and two.email_reason  # the validator's reason, never repaired
     assert "invalid email" in two.problems
 
-    assert three.duplicate_in_set == one.record_id and three.outcome == SKIPPED
+    # the same person as 1: merged into 1's participant (linked), never "skipped"
+    assert three.duplicate_in_set == one.record_id and three.outcome == UNCHANGED
     assert three.verdict == f"Duplicate within this set (of {one.record_id})"
 
     assert four.consent_missing and four.consent == "unknown"

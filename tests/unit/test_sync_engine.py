@@ -111,11 +111,65 @@ def test_within_page_duplicates_resolve_to_one_participant():
     records = [contact(1, Email="same@example.org"), contact(2, Email="SAME@example.org")]
     summary = sync(plan(), records, sink)
     assert len(sink.participants) == 1
-    assert summary.counts["imported"] == 1 and summary.counts["skipped"] == 1
-    skipped = [o for o in sink.outcomes if o.outcome == "skipped"][0]
-    assert skipped.reason == f"Duplicate of {records[0]['Id']} within this run (same email)"
-    # both records are linked, so a rerun recognises the duplicate by its ID
+    assert summary.counts["imported"] == 1 and summary.counts["unchanged"] == 1
+    assert summary.counts["skipped"] == 0
+    merged = [o for o in sink.outcomes if o.outcome == "unchanged"][0]
+    assert merged.reason.startswith(
+        f"Duplicate of {records[0]['Id']} within this run (same email); merged")
+    # the same person: merged (linked), not "skipped" -- a skipped record is never linked
     assert sink.participant_for(SourceRef(ORG, "Contact", records[1]["Id"])).id == 1
+
+
+def test_phone_match_never_hands_a_person_with_an_email_to_someone_without_one():
+    """Aroha (email, opted out, phone P) after Ingrid (no email, phone P) in one run, then
+    Aroha opts in and is renamed: Ingrid stays Ingrid; Aroha is never linked to her."""
+    sink = MemorySink()
+    ingrid = contact(20, FirstName="Ingrid", LastName="Novak", Email=None,
+                     Phone="+1 201 555 0177", Consent_Status__c=None, HasOptedOutOfEmail=False)
+    aroha = contact(21, FirstName="Aroha", LastName="Costa", Email="aroha.costa@example.org",
+                    Phone="+1 201 555 0177", Consent_Status__c="Withdrawn")
+    first = sync(plan(), [ingrid, aroha], sink)
+    assert first.counts["imported"] == 1 and first.counts["skipped"] == 1
+    skipped = next(o for o in sink.outcomes if o.record_id == aroha["Id"])
+    assert (skipped.outcome, skipped.reason, skipped.participant) == (
+        "skipped", "Opted out in Salesforce", None)
+    assert skipped.email == "aroha.costa@example.org"
+    assert skipped.email_key == "aroha.costa@example.org" and skipped.phone_key == "+12015550177"
+    aroha_ref = SourceRef(ORG, "Contact", aroha["Id"])
+    assert sink.participant_for(aroha_ref) is None
+    ingrid_person = sink.participant_for(SourceRef(ORG, "Contact", ingrid["Id"]))
+    before = (dict(ingrid_person.values), ingrid_person.consent)
+
+    second = sync(plan(), [ingrid, {**aroha, "FirstName": "Aroha2",
+                                    "Consent_Status__c": "Granted"}], sink)
+    assert second.counts["imported"] == 1 and second.counts["unchanged"] == 1
+    assert (dict(ingrid_person.values), ingrid_person.consent) == before
+    assert ingrid_person.values["first_name"] == "Ingrid"
+    own = sink.participant_for(aroha_ref)
+    assert own.id != ingrid_person.id and own.values["first_name"] == "Aroha2"
+    assert own.consent == Consent.OPTED_IN and len(sink.participants) == 2
+
+
+def test_email_less_records_sharing_a_phone_still_merge():
+    sink = MemorySink()
+    a = contact(30, Email=None, Phone="+1 201 555 0142 ext 42")
+    b = contact(31, Email=None, Phone="+1 201 555 0142 ext 42")
+    summary = sync(plan(), [a], sink)
+    summary = sync(plan(), [b], sink)
+    assert summary.counts["updated"] == 1 and len(sink.participants) == 1
+    assert sink.outcomes[-1].reason == "Matched an existing participant by phone"
+
+
+def test_sinks_refuse_to_link_a_skipped_record():
+    from sync.sink import PageChanges, RecordOutcome, SourceLinkWrite
+    sink = MemorySink()
+    pid = sink.insert_participant(ParticipantValues(first_name="Ingrid"))
+    ref = SourceRef(ORG, "Contact", "003Dn00000Ph1XaIAJ")
+    changes = PageChanges(page_number=1, links=[SourceLinkWrite(ref, pid, "h", None, ())],
+                          outcomes=[RecordOutcome(ref, ref.record_id, "skipped", "dup")])
+    with pytest.raises(ValueError):
+        sink.commit_page(changes)
+    assert sink.participant_for(ref) is None
 
 
 def test_existing_participant_matched_by_email_is_updated_and_linked():
@@ -142,9 +196,10 @@ def test_phone_never_merges_people_whose_emails_differ():
     records = [contact(1, Phone="+1 201 555 0150"), contact(2, Phone="+1 201 555 0150"),
                contact(3, Email=None, Phone="+1 201 555 0150")]
     sync(plan(), records, sink)
-    assert len(sink.participants) == 2
+    # a phone merges only people who both have no valid email: three people here
+    assert len(sink.participants) == 3
     third = sink.participant_for(SourceRef(ORG, "Contact", records[2]["Id"]))
-    assert third.id == 1
+    assert third.id == 3 and "email" not in third.values
 
 
 def test_sink_conflict_is_looked_up_again_and_retried_once():

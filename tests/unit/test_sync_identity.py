@@ -32,6 +32,8 @@ def test_email_then_phone():
                    by_email={"b@x.org": 8}, by_phone={"+12015550123": [8]})
     identity = PageIdentity(result)
     assert identity.resolve(A, "b@x.org", None).matched_by == "email"
+    identity = PageIdentity(known(participants={9: KnownParticipant(9, None, "+12015550123")},
+                                  by_phone={"+12015550123": [9]}))
     assert identity.resolve(A, None, "+12015550123").matched_by == "phone"
 
 
@@ -39,6 +41,16 @@ def test_phone_alone_never_merges_different_emails():
     result = known(participants={8: KnownParticipant(8, "b@x.org", "+12015550123")},
                    by_phone={"+12015550123": [8]})
     assert PageIdentity(result).resolve(A, "a@x.org", "+12015550123").participant is None
+
+
+def test_phone_never_merges_a_record_with_an_email_into_an_email_less_participant():
+    result = known(participants={8: KnownParticipant(8, None, "+12015550123")},
+                   by_phone={"+12015550123": [8]})
+    assert PageIdentity(result).resolve(A, "a@x.org", "+12015550123").participant is None
+    # nor an email-less record into a participant with an email
+    result = known(participants={8: KnownParticipant(8, "b@x.org", "+12015550123")},
+                   by_phone={"+12015550123": [8]})
+    assert PageIdentity(result).resolve(A, None, "+12015550123").participant is None
 
 
 def test_switchboard_extensions_are_different_keys():
