@@ -111,9 +111,8 @@ def scoped(model: type[T], *columns) -> Select:
 def get_in_workspace_or_404(model: type[T], object_id) -> T:
     """The row of ``model`` with this id in the current workspace, else 404 (also for another
     workspace's row, so ids of other workspaces reveal nothing)."""
-    try:
-        object_id = int(object_id)
-    except (TypeError, ValueError):
+    object_id = _id_in_range(model, object_id)
+    if object_id is None:
         abort(404)
     obj = db.session.scalar(scoped(model).where(model.id == object_id))
     if obj is None:
@@ -123,15 +122,34 @@ def get_in_workspace_or_404(model: type[T], object_id) -> T:
 
 get_or_404_in_workspace = get_in_workspace_or_404
 
+_INT32 = 2**31 - 1
+_INT64 = 2**63 - 1
+
+
+def _id_in_range(model, value) -> int | None:
+    """``value`` as an int when it fits the model's id column (int4, or int8 for BigInteger ids),
+    else None: a row cannot have such an id, and the database driver would raise an overflow
+    (SQLite, psycopg) instead of finding nothing."""
+    from sqlalchemy import BigInteger
+
+    try:
+        number = int(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    column_type = model.__table__.c.id.type
+    limit = _INT64 if isinstance(column_type, BigInteger) else _INT32
+    if not -limit - 1 <= number <= limit:
+        return None
+    return number
+
 
 def ids_in_workspace(model, ids: Iterable) -> list[int]:
     """Those of ``ids`` (strings from a form are fine) that name rows of the current workspace."""
     wanted = set()
     for value in ids:
-        try:
-            wanted.add(int(value))
-        except (TypeError, ValueError):
-            continue
+        number = _id_in_range(model, value)
+        if number is not None:
+            wanted.add(number)
     if not wanted:
         return []
     found = db.session.scalars(scoped(model, model.id).where(model.id.in_(wanted))).all()

@@ -4,6 +4,7 @@ Both walk ``app.url_map``, so routes added later are covered without touching th
 route whose URL variable is unknown fails in ``tests.support.web.url_args`` with its name).
 """
 from __future__ import annotations
+import pytest
 
 from flask import url_for
 
@@ -101,3 +102,40 @@ def test_beta_rows_are_untouched_after_alphas_walk(app):
                 data={"csrf_token": token, "participant_id": str(beta["ids"]["participant"])})
     assert db.session.query(StudyParticipant).filter_by(participant_id=beta["ids"]["participant"]).count() == 1
     assert db.session.query(AuditEvent).filter_by(workspace_id=beta["workspace_id"]).count() == 0
+
+
+# --- ids out of the database's integer range ------------------------------------------------------
+
+HUGE = "99999999999999999999"  # 20 digits: past int8, SQLite and psycopg overflow on it
+
+
+@pytest.mark.parametrize("path", [
+    "/operations/runs/{id}", "/operations/runs/{id}/tail", "/operations/runs/{id}/outcomes.csv",
+    "/operations/plans/{id}/runs", "/operations/connections/{id}", "/operations/participants/{id}/runs",
+    "/studies/{id}", "/activities/{id}", "/wizard/plans/{id}/object", "/wizard/plans/{id}/filters",
+    "/wizard/plans/{id}/schedule",
+])
+def test_an_id_out_of_the_integer_range_is_404(app, path):
+    from tests.support.web import make_world, sign_in
+    world = make_world("Huge")
+    client = app.test_client()
+    sign_in(client, world["users"]["admin"], world["workspace_id"])
+    for value in (HUGE, str(2**31), str(2**63)):
+        response = client.get(path.format(id=value))
+        assert response.status_code == 404, (path, value, response.status_code)
+
+
+def test_ids_in_workspace_skips_ids_out_of_range(app):
+    from core.tenancy import ids_in_workspace
+    from models import Participant
+    from tests.support.web import make_world, sign_in
+    world = make_world("Huge")
+    client = app.test_client()
+    sign_in(client, world["users"]["admin"], world["workspace_id"])
+    with app.test_request_context():
+        from flask_login import login_user
+        login_user(world["users"]["admin"])
+        from flask import session
+        session["workspace_id"] = world["workspace_id"]
+        assert ids_in_workspace(Participant, [HUGE, str(world["ids"]["participant"]), "x"]) == \
+            [world["ids"]["participant"]]
