@@ -43,8 +43,40 @@ def _operations_globals():
         from services.invitations import evidence_view
         return evidence_view(invitation)
 
+    def incident_subject(incident):
+        """(what the incident is about, its page): "Import “UK contacts”" or "Salesforce connection
+        “Production”", by the subject's current name; None when the subject is gone."""
+        kind, _, raw_id = (incident.subject_key or "").partition(":")
+        if not raw_id.isdigit():
+            return None
+        if kind == "plan":
+            plan = db.session.get(ImportPlan, int(raw_id))
+            if plan is not None and plan.workspace_id == incident.workspace_id:
+                return f"Import “{plan.name}”", url_for("operations.plan_runs", plan_id=plan.id)
+        if kind == "connection":
+            conn = db.session.get(SalesforceConnection, int(raw_id))
+            if conn is not None and conn.workspace_id == incident.workspace_id:
+                return (f"Salesforce connection “{conn.name}”",
+                        url_for("operations.connection_status", connection_id=conn.id))
+        return None
+
+    def plan_action_label(plan):
+        """The guide's words for what a plan does ("Import to participant pool", ...)."""
+        from services.plan_steps import ACTION_LABELS
+        return ACTION_LABELS.get(plan.action, plan.action or "—")
+
+    def plan_schedule_label(plan):
+        """The guide's words for when it runs ("Sync daily at 07:00", ...)."""
+        from services.plan_steps import SCHEDULE_LABELS
+        label = SCHEDULE_LABELS.get(plan.schedule, plan.schedule or "—")
+        if plan.schedule == "daily" and plan.daily_time:
+            label = f"{label} at {plan.daily_time}"
+        return label
+
     return {"banner_incidents": banner_incidents, "outcome_labels": ops.OUTCOME_LABELS,
-            "plan_edit_url": plan_edit_url, "consent_evidence_view": consent_evidence_view}
+            "plan_edit_url": plan_edit_url, "consent_evidence_view": consent_evidence_view,
+            "plan_action_label": plan_action_label, "plan_schedule_label": plan_schedule_label,
+            "incident_subject": incident_subject}
 
 
 def _int_arg(name: str) -> int | None:
@@ -88,8 +120,11 @@ def check_connection(connection_id: int):
 @login_required
 def plans():
     workspace_id = current_workspace_id()
+    from sqlalchemy import exists, select
+    has_connected = db.session.scalar(select(exists().where(
+        SalesforceConnection.workspace_id == workspace_id, SalesforceConnection.status == "connected")))
     return render("operations/plans.html", rows=ops.plan_rows(workspace_id),
-                  incidents=notifications.open_incidents(workspace_id))
+                  incidents=notifications.open_incidents(workspace_id), has_connected=has_connected)
 
 
 def _plan_row_response(plan: ImportPlan, message: str | None = None, category: str = "success"):
@@ -129,6 +164,10 @@ def resume_plan(plan_id: int):
 @requires("manage_imports")
 def run_plan(plan_id: int):
     plan = get_in_workspace_or_404(ImportPlan, plan_id)
+    if plan.status == "draft":
+        flash(f"Not started: “{plan.name}” is a draft. Finish its set-up in the wizard (through "
+              "“Import, sync, and invite participants”) before running it.", "error")
+        return redirect_to("operations.plans")
     run = runs_service.request_run(plan, "manual", current_user)
     if run.status == RUN_SKIPPED:
         flash(f"Not started: {run.reason}.", "warning")

@@ -243,6 +243,7 @@ class _WhereBuilder:
         if _missing(value):
             raise ValueError("choose at least one value" if op in ("any_of", "includes", "excludes")
                              else "a value is needed")
+        _check_lengths(value)
         if f.type == "multipicklist":
             keyword = "EXCLUDES" if op == "excludes" else "INCLUDES"
             return f"{path} {keyword} ({','.join(self.multipicklist_values(value))})"
@@ -329,6 +330,23 @@ class _WhereBuilder:
         self.semi_joins += 1
         self.last_semi_join_row = i
         return f"Id IN (SELECT {member_field} FROM CampaignMember WHERE CampaignId {test})"
+
+
+MAX_LITERAL_CHARS = 4000  # Salesforce: a string literal in a WHERE clause is at most 4,000 characters
+
+
+def _check_lengths(value: Any) -> None:
+    """Every value of a row (each one of an any-of list) within Salesforce's literal limit,
+    whatever the operator: a longer one is the row's error, never a request Salesforce refuses."""
+    values = list(value) if isinstance(value, (list, tuple, set, frozenset)) else [value]
+    for v in values:
+        if v is None or isinstance(v, (bool, dict, list, tuple, set, frozenset)):
+            continue
+        length = len(str(v))
+        if length > MAX_LITERAL_CHARS:
+            where = "one of the values" if len(values) > 1 else "the value"
+            raise ValueError(f"{where} is {length:,} characters long; Salesforce allows at most "
+                             f"{MAX_LITERAL_CHARS:,} characters in a filter value")
 
 
 def _missing(value: Any) -> bool:

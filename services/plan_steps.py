@@ -374,7 +374,7 @@ def filter_result(ctx: FilterContext, state: FilterState, *, count: bool = True)
         try:
             result.count = ctx.client().count(count_soql)
         except SalesforceError as exc:
-            result.error = exc.message or exc.reason or str(exc)
+            result.error = exc.reason or exc.default_reason  # never the raw text (URLs, bodies)
     return result
 
 
@@ -528,6 +528,9 @@ def _check_schedule(data: ScheduleInput, workspace: Workspace) -> _ScheduleChang
         community = _in_workspace(Community, data.target_community_id, workspace)
         if community is None:
             errors["target_community_id"] = "Choose the community to add to."
+    if data.name is not None and not data.name.strip():
+        # A posted, cleared name is a mistake to show, not "keep the old name" (None: not posted).
+        errors["name"] = "Give this import a name (it names the import in the list and in emails)."
     if errors:
         raise StepError(errors)
     name = data.name.strip()[:200] if data.name and data.name.strip() else None

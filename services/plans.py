@@ -223,6 +223,12 @@ def save_object(plan: ImportPlan, object_name: str, available: Iterable[str]) ->
     if plan.object_name != object_name:
         _reset_object(plan)
         plan.object_name = object_name
+        # The mapping and filters are empty now: the plan is a draft again (no scheduled run,
+        # no Run now) until the wizard is completed once more.
+        if plan.status != PLAN_DRAFT:
+            plan.status = PLAN_DRAFT
+            plan.status_reason = "Object changed: finish the wizard again to activate it"
+            plan.next_run_at = None
     mark_reached(plan, "mapping")
     apply_change(plan, before)
     db.session.commit()

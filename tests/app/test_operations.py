@@ -390,3 +390,81 @@ def test_purge_deletes_outcomes_of_runs_older_than_the_retention(app, world):
         assert purge_old_outcomes() == 1
     finally:
         app.config["OUTCOME_RETENTION_DAYS"] = 90
+
+
+# --- the way into the wizard ----------------------------------------------------------------------
+
+def test_imports_page_and_connection_page_offer_set_up_an_import(client, world):
+    from models import SalesforceConnection
+    new_url = "/wizard/new"
+    for column, expected in (("admin", True), ("researcher + manage_imports", True), ("researcher", False)):
+        as_(client, world, column)
+        page = client.get("/operations/").get_data(as_text=True)
+        assert ('id="set-up-import"' in page and new_url in page) is expected, column
+        page = client.get(f"/operations/connections/{world['ids']['connection']}").get_data(as_text=True)
+        assert ('id="set-up-import"' in page and f"{new_url}?connection={world['ids']['connection']}" in page) \
+            is expected, column
+    # without a connected connection there is nothing to set an import up on
+    conn = db.session.get(SalesforceConnection, world["ids"]["connection"])
+    conn.status = "needs_reconnect"
+    db.session.commit()
+    as_(client, world, "admin")
+    assert 'id="set-up-import"' not in client.get("/operations/").get_data(as_text=True)
+    assert 'id="set-up-import"' not in client.get(
+        f"/operations/connections/{world['ids']['connection']}").get_data(as_text=True)
+    # the Salesforce integration page has it too
+    conn.status = "connected"
+    db.session.commit()
+    assert "Set up an import" in client.get("/admin/configuration/integrations/salesforce").get_data(as_text=True)
+
+
+# --- the guide's words, one view of a finished run, incidents that say what they are about ------------
+
+@pytest.mark.parametrize("action,schedule,daily,action_label,schedule_label", [
+    ("import_only", "once", None, "Import only", "Import once"),
+    ("pool", "manual", None, "Import to participant pool", "Sync manually"),
+    ("invite_study", "hourly", None, "Invite to study", "Sync hourly"),
+    ("invite_task", "daily", "07:30", "Invite to task", "Sync daily at 07:30"),
+    ("community", "hourly", None, "Add to community", "Sync hourly"),
+])
+def test_plans_list_shows_action_and_schedule_in_the_guides_words(client, world, action, schedule, daily,
+                                                                   action_label, schedule_label):
+    plan = db.session.get(ImportPlan, world["ids"]["plan"])
+    plan.action, plan.schedule, plan.daily_time = action, schedule, daily
+    db.session.commit()
+    as_(client, world, "researcher")
+    html = client.get("/operations/").get_data(as_text=True)
+    assert f'<td class="plan-action">{action_label}</td>' in html
+    assert f'<td class="plan-schedule">{schedule_label}</td>' in html
+    assert action_label in client.get(f"/operations/plans/{plan.id}/runs").get_data(as_text=True)
+
+
+def test_a_finished_run_shows_the_outcomes_not_the_live_log_and_plurals_are_right(client, world):
+    as_(client, world, "researcher")
+    one = add_run(world, "succeeded", imported=1,
+                  outcomes=[{"record_id": rid(1), "outcome": "imported"}])
+    html = client.get(f"/operations/runs/{one.id}").get_data(as_text=True)
+    assert 'id="outcome-table"' in html and 'id="live-log"' not in html and "Live log" not in html
+    text = re.sub(r"\s+", " ", html)
+    assert "1 records" not in text
+    running = add_run(world, "running")
+    html = client.get(f"/operations/runs/{running.id}").get_data(as_text=True)
+    # while running: the live log, inside the section the full table replaces when the run ends
+    section = html[html.index('<section id="outcomes"'):]
+    assert 'id="live-log"' in section[:section.index("</section>")]
+
+
+def test_incident_banner_names_the_plan_or_connection(client, world):
+    from models import Incident
+    db.session.add_all([
+        Incident(workspace_id=world["workspace_id"], kind="needs_reconnect",
+                 subject_key=f"connection:{world['ids']['connection']}", message="Reconnect please"),
+        Incident(workspace_id=world["workspace_id"], kind="run_failed",
+                 subject_key=f"plan:{world['ids']['plan']}", message="boom")])
+    db.session.commit()
+    as_(client, world, "researcher")
+    html = client.get("/operations/").get_data(as_text=True)
+    banner = html[html.index('id="incident-banner"'):]
+    assert "Salesforce connection “Production”" in banner
+    assert "Import “Alpha contacts”" in banner
+    assert f'href="/operations/plans/{world["ids"]["plan"]}/runs"' in banner

@@ -172,3 +172,55 @@ def test_a_field_or_operator_change_redraws_only_the_rows_with_every_posted_valu
     db.session.expire_all()
     assert db.session.get(ImportPlan, plan.id).filters["items"][1] == \
         {"field": "LastName", "operator": "is_empty", "value": None}
+
+
+def test_a_value_past_salesforces_limit_is_a_row_error_and_nothing_is_sent(wiz, monkeypatch):
+    plan = wiz.plan()
+    calls = []
+    from salesforce.client import SalesforceClient
+    monkeypatch.setattr(SalesforceClient, "count", lambda self, soql: calls.append(soql))
+    form = filter_form([("LastName", "equals", "x" * 100_000)])
+    assert "no query is sent" in text_of(wiz.post(url(plan, "/count"), form, htmx=True))
+    r = wiz.post(url(plan), form)
+    assert r.status_code == 422
+    assert 'id="rows-0-error"' in text_of(r) and "100,000 characters long" in text_of(r)
+    assert "4,000 characters" in text_of(r)
+    assert calls == []
+    db.session.expire_all()
+    assert db.session.get(ImportPlan, plan.id).filters == {}
+
+
+def test_a_failed_count_shows_the_classified_reason_never_the_raw_error(wiz, monkeypatch):
+    import requests
+    from salesforce.client import SalesforceClient
+    from salesforce.errors import classify
+    plan = wiz.plan()
+    raw = "HTTPSConnectionPool(host='acme.my.salesforce.com'): Max retries exceeded with url: /services/data/v60.0/query?q=SELECT"
+
+    def refuse(self, soql):
+        raise classify(requests.exceptions.ConnectionError(raw))
+
+    monkeypatch.setattr(SalesforceClient, "count", refuse)
+    html = text_of(wiz.post(url(plan, "/count"), filter_form([("LastName", "equals", "Doe")]), htmx=True))
+    assert "Could not reach Salesforce." in html
+    assert "HTTPSConnectionPool" not in html and "/services/data" not in html
+
+
+def test_stepper_states_headings_in_the_guides_words_and_the_css_that_styles_them(wiz):
+    from pathlib import Path
+    plan = wiz.plan(step="filters")
+    html = text_of(wiz.get(url(plan)))
+    assert "4. Add filters and preview matched records" in html
+    stepper = html[html.index('<nav class="stepper"'):html.index("</nav>", html.index('<nav class="stepper"'))]
+    states = dict(re.findall(r'data-step="(\w+)" data-state="(\w+)"', stepper))
+    assert states == {"connect": "done", "object": "done", "mapping": "done", "filters": "current",
+                      "preview": "locked", "schedule": "locked"}
+    assert 'class="stepper-list"' in stepper and "style=" not in stepper
+    # one number per step (the list's own markers are off in the CSS), a check for done steps
+    assert stepper.count('class="step-number"') == 6 and stepper.count("✓") == 3
+    css = (Path(__file__).resolve().parents[2] / "static/css/app.css").read_text()
+    for rule in (".stepper-list {", ".step-done", ".step-current", ".step-open", ".step-locked",
+                 "list-style: none", "white-space: pre-wrap; overflow-wrap: anywhere", ".table-scroll"):
+        assert rule in css, rule
+    schedule = wiz.plan(step="schedule")
+    assert "Import, sync, and invite participants" in text_of(wiz.get(f"/wizard/plans/{schedule.id}/schedule"))

@@ -199,3 +199,33 @@ def test_disconnected_connection_locks_the_steps(app, setup):
     assert response.status_code == 303 and response.headers["Location"].endswith(f"/wizard/plans/{plan.id}/connect")
     html = client.get(f"/wizard/plans/{plan.id}/connect").get_data(as_text=True)
     assert "disconnected" in html and "Use Production" not in html
+
+
+def test_changing_the_object_of_an_active_plan_makes_it_a_draft_and_run_now_is_refused(app, setup):
+    from datetime import datetime, timedelta, timezone
+    from models import SyncRun
+    _ws, _user, _conn, plan, client = setup
+    plan_service.save_object(plan, "Contact", ["Contact", "Lead"])
+    plan.mapping = {"fields": {"email": ["Email"], "external_id": ["Id"]}}
+    plan.filters = {"op": "AND", "items": [{"field": "Email", "operator": "is_not_empty"}]}
+    plan.status, plan.wizard_step = "active", "schedule"
+    plan.next_run_at = datetime.now(timezone.utc) + timedelta(hours=1)
+    db.session.commit()
+    # the same object keeps the plan active
+    assert plan_service.save_object(plan, "Contact", ["Contact", "Lead"]) == {}
+    assert plan.status == "active" and plan.next_run_at is not None
+    # Back to the object step in the browser, another object
+    response = client.post(f"/wizard/plans/{plan.id}/object",
+                           data={"csrf_token": csrf_token(client), "object_name": "Lead"})
+    assert response.status_code in (200, 303)
+    db.session.expire_all()
+    plan = db.session.get(ImportPlan, plan.id)
+    assert (plan.object_name, plan.status, plan.next_run_at, plan.mapping) == ("Lead", "draft", None, {})
+    # the Imports page offers no Run now, and a posted one is refused with a message
+    page = client.get("/operations/").get_data(as_text=True)
+    assert "Run now" not in page
+    before = db.session.query(SyncRun).count()
+    response = client.post(f"/operations/plans/{plan.id}/run", data={"csrf_token": csrf_token(client)},
+                           follow_redirects=True)
+    assert "is a draft" in response.get_data(as_text=True)
+    assert db.session.query(SyncRun).count() == before

@@ -223,3 +223,17 @@ def test_import_only_staged_records_are_approved_or_discarded(wiz):
     assert {p.status for p in db.session.query(Participant).filter(Participant.id.in_(people[2:]))} == {"active"}
     assert "Nothing is waiting for review." in text_of(wiz.get(url(plan, "staged")))
     assert db.session.query(AuditEvent).filter_by(action="plan.staged_approved").count() == 2
+
+
+def test_a_cleared_import_name_is_a_field_error_and_nothing_is_saved(wiz):
+    plan = wiz.plan(step="schedule")
+    name_before, status_before = plan.name, plan.status
+    for blank in ("", "   "):
+        r = wiz.post(url(plan), form(name=blank))
+        assert r.status_code == 422, r.status_code
+        html = text_of(r)
+        assert 'id="name-error"' in html and "Give this import a name" in html
+        saved = fresh(plan)
+        assert (saved.name, saved.status) == (name_before, status_before)
+    r = wiz.post(url(plan), form(name="  Renamed  "))
+    assert r.status_code == 302 and fresh(plan).name == "Renamed"

@@ -116,7 +116,7 @@ def wizard_to_schedule(page, *, country_op: str, country: str | None, expected: 
         page.get_by_label(f"{value} means opted out").check()
     page.get_by_role("button", name="Save and continue to filters").click()
     # 4. Filters: the country (a live count of the matching records).
-    expect(page.locator("#step-heading")).to_have_text("Filters")
+    expect(page.locator("#step-heading")).to_contain_text("Add filters and preview matched records")
     if not page.locator("#f-rows-0-field").count():
         page.get_by_role("button", name="Add a rule", exact=True).click()
     with page.expect_response(re.compile(r"/filters$")):  # a field change re-renders the rows
@@ -131,7 +131,7 @@ def wizard_to_schedule(page, *, country_op: str, country: str | None, expected: 
     expect(page.locator("#soql-where")).to_contain_text(field)
     page.get_by_role("button", name="Save filters and preview").click()
     # 5. Preview: rows with verdicts.
-    expect(page.locator("#step-heading")).to_have_text("Preview")
+    expect(page.locator("#step-heading")).to_contain_text("Preview matched records")
     rows = page.locator("#preview-table tbody tr")
     expect(rows.first).to_be_visible()
     shown = rows.count()
@@ -198,7 +198,7 @@ def test_connect_and_import_to_the_pool_with_sync_daily(app, live_server, worksp
     expect(page.locator("#t-total")).to_have_text(str(matching), timeout=15000)
     will_import = int(page.locator("#t-will_import").inner_text())
     page.get_by_role("button", name="Continue to schedule and action").click()
-    expect(page.locator("#step-heading")).to_have_text("Schedule and action")
+    expect(page.locator("#step-heading")).to_contain_text("Import, sync, and invite participants")
     page.get_by_label("Name of this import").fill(f"{country} contacts")
     page.get_by_role("radio", name="Sync daily").check()
     page.get_by_label("Daily at").fill("06:30")

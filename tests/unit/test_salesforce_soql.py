@@ -363,3 +363,30 @@ def test_campaign_row_without_a_value_is_an_error_on_its_row_in_check_filters(co
     check = check_filters(data, contact)
     assert check.where == "" and set(check.errors) == {1, 2}
     assert "campaign" in check.errors[1]
+
+
+# --- Salesforce's 4,000-character limit on a string literal ---------------------------------------
+
+LONG = "x" * 4001
+
+
+@pytest.mark.parametrize("row", [
+    FilterRow("LastName", "equals", LONG),
+    FilterRow("LastName", "not_equals", LONG),
+    FilterRow("LastName", "contains", LONG),
+    FilterRow("LastName", "starts_with", LONG),
+    FilterRow("LastName", "any_of", ["Doe", LONG]),
+    FilterRow("Persona__c", "includes", [LONG]),
+    FilterRow("Persona__c", "excludes", ["Designer", LONG]),
+    FilterRow("LastName", "equals", "y" * 100_000),
+])
+def test_a_value_past_4000_characters_is_the_rows_error(contact, row):
+    with pytest.raises(FilterError) as caught:
+        where(contact, FilterRow("Email", "is_not_empty"), row)
+    assert caught.value.row_index == 1
+    assert "4,000 characters" in str(caught.value)
+
+
+def test_a_value_of_exactly_4000_characters_is_fine(contact):
+    assert where(contact, FilterRow("LastName", "equals", "x" * 4000)) == f"LastName = '{'x' * 4000}'"
+    assert where(contact, FilterRow("LastName", "any_of", ["a", "x" * 4000])).startswith("LastName IN ('a','")
