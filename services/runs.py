@@ -4,9 +4,8 @@ A run is an RQ job on the "sync" queue (``jobs.sync.run_sync(run_id)``) with a r
 ``sync_runs``. One active run per plan, however many workers and schedulers run:
 
 * ``request_run`` creates a queued row and enqueues the job. When a run of the plan is already
-  queued or running it does not enqueue: it records a run ``skipped`` with the reason
-  ``ANOTHER_RUN`` and returns that skipped row (the active one is ``active_run(plan)``). So every
-  trigger leaves a trace, and callers show ``run.status``/``run.reason`` as they are.
+  queued or running it neither enqueues nor records anything: it returns that active run (a
+  double-clicked "Run now" leaves no junk rows), so callers show the run that is going on.
 * ``execute`` takes the plan's Redis lock (``core.queues.run_lock``, expiring, extended by a
   heartbeat thread) before doing anything; if another holder has it, this run ends ``skipped``
   with the same reason. That is what makes two schedulers enqueueing one plan at once import
@@ -86,15 +85,12 @@ def active_run(plan: ImportPlan) -> SyncRun | None:
 def request_run(plan: ImportPlan, trigger: str = "manual", user=None, kind: str = "sync") -> SyncRun:
     """Queue a run of ``plan`` (see the module docstring for what happens when one is active)."""
     sweep_lost_runs(plan_id=plan.id)
+    active = active_run(plan)
+    if active is not None:
+        return active  # nothing recorded: the worker-side lock still records a race (C18)
     user_id = getattr(user, "id", user)
     run = SyncRun(workspace_id=plan.workspace_id, plan_id=plan.id, kind=kind, trigger=trigger,
                   triggered_by_id=user_id, status=RUN_QUEUED, queued_at=_utcnow())
-    if active_run(plan) is not None:
-        run.status, run.reason, run.finished_at = RUN_SKIPPED, ANOTHER_RUN, _utcnow()
-        db.session.add(run)
-        db.session.commit()
-        _notify_run_finished(run)
-        return run
     db.session.add(run)
     db.session.commit()
     job = enqueue("jobs.sync.run_sync", run.id, queue=SYNC_QUEUE, job_id=f"sync-run-{run.id}",
@@ -504,7 +500,7 @@ def summary_line(run: SyncRun) -> str:
     return text + (f"; reason: {run.reason}" if run.reason else "")
 
 
-# --- the plan and the client (services.plans / services.connections when they exist) --------------
+# --- the plan and the client (services.plans / services.connections) -----------------------------
 
 def build_spec(plan: ImportPlan, workspace: Workspace, client):
     """(sync.plan.Plan, WHERE text of the plan's filters)."""
@@ -514,14 +510,10 @@ def build_spec(plan: ImportPlan, workspace: Workspace, client):
 
 
 def client_for(connection: SalesforceConnection):
-    try:
-        from services.connections import client_for as connections_client_for
-    except ImportError:
-        connections_client_for = None
-    if connections_client_for is not None:
-        cfg = current_app.config
-        return connections_client_for(connection, retries=int(cfg.get("SALESFORCE_RETRIES", 3)),
-                                      timeout=cfg.get("SALESFORCE_TIMEOUT", (5, 60)),
-                                      backoff=tuple(cfg.get("SALESFORCE_BACKOFF", (0.5, 1.0, 2.0))))
-    from services.sync_source import client_from_row
-    return client_from_row(connection)
+    """The connection's client (services.connections.client_for: settings, the emulator's app
+    file, the CA, one refresh at a time) with the sync's retry, timeout and backoff settings."""
+    from services.connections import client_for as connections_client_for
+    cfg = current_app.config
+    return connections_client_for(connection, retries=int(cfg.get("SALESFORCE_RETRIES", 3)),
+                                  timeout=cfg.get("SALESFORCE_TIMEOUT", (5, 60)),
+                                  backoff=tuple(cfg.get("SALESFORCE_BACKOFF", (0.5, 1.0, 2.0))))

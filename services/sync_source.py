@@ -122,27 +122,10 @@ def count(client: SalesforceClient, soql: str) -> int:
         raise translate(exc) from exc
 
 
-# --- the plan as the engine's Plan, and the connection's client -----------------------------------
-# services.plans (to_spec, to_filter_group) and services.connections (client_for) own these; the
-# readings below follow docs/architecture.md "The plan as stored" and are used until they exist.
-
-def filter_group(filters):
-    """The stored filter tree (``{"op", "items"}``; rows ``{"field", "operator", "value"}``)."""
-    from salesforce.soql import FilterGroup, FilterRow
-    if not filters:
-        return None
-
-    def node(item):
-        if "items" in item or "rows" in item or "groups" in item:
-            children = [node(c) for c in (item.get("items") or [])]
-            children += [node(c) for c in (item.get("rows") or [])]
-            children += [node(c) for c in (item.get("groups") or [])]
-            return FilterGroup(str(item.get("op", "AND")).upper(), tuple(children))
-        return FilterRow(item["field"], item["operator"], item.get("value"))
-
-    group = node(filters)
-    return group if group.children else None
-
+# --- the plan as the engine's Plan ------------------------------------------------------------------
+# services.plans reads the stored plan (to_spec, to_filter_group); the client always comes from
+# services.connections.client_for (one place that knows the settings, the emulator's app file and
+# the CA, and refreshes once at a time).
 
 def catalog_for(client: SalesforceClient, object_name: str, paths=()):
     """The describe catalog of ``object_name`` with the parents ``paths`` reach into."""
@@ -167,94 +150,13 @@ def _paths(group) -> list[str]:
     return [p for child in group.children for p in _paths(child)]
 
 
-def spec_from_row(plan_row, workspace, cursor_field: str = "SystemModstamp", filters_text: str = "",
-                  look_back: timedelta = timedelta(minutes=5)) -> Plan:
-    from sync.plan import ConsentRule, Mapping
-    stored = plan_row.mapping or {}
-    fields = stored.get("fields", {})
-
-    def paths(name, default=()):
-        value = fields.get(name, default)
-        return tuple([value] if isinstance(value, str) else value or ())
-
-    mapping = Mapping(
-        first_name=paths("first_name", ("FirstName",)), last_name=paths("last_name", ("LastName",)),
-        email=paths("email", ("Email",)), phone=paths("phone", ("Phone", "MobilePhone")),
-        company=paths("company"), country=tuple(stored.get("country") or ()),
-        segments=paths("segment"),
-        attributes=tuple((a["name"], a["path"]) for a in stored.get("attributes") or ()),
-        external_id=(paths("external_id", ("Id",)) or ("Id",))[0],
-        required=tuple(stored.get("required") or ()))
-    rule = stored.get("consent_rule") or {}
-    consent = ConsentRule(path=rule.get("path"), opted_in_values=tuple(rule.get("opted_in") or ()),
-                          opted_out_values=tuple(rule.get("opted_out") or ()),
-                          opt_out_flags=tuple(rule.get("opt_out_flags") or ()))
-    from services.sync_sink import ActionTarget
-    target = ActionTarget.for_plan(plan_row)
-    connection_org = plan_row_org(plan_row)
-    return Plan(org_id=connection_org, object_name=plan_row.object_name, mapping=mapping,
-                consent=consent, action=plan_row.action, target_id=target.key,
-                invite_confirmation=plan_row.consent_confirmation_text, filters=filters_text,
-                excluded_ids=frozenset(plan_row.excluded_record_ids or ()),
-                default_region=workspace.default_phone_region,
-                leaving_policy=plan_row.leaving_policy or "keep", cursor_field=cursor_field,
-                look_back=look_back, plan_id=plan_row.id)
-
-
-def plan_row_org(plan_row) -> str:
-    from core.extensions import db
-    from models import SalesforceConnection
-    connection = db.session.get(SalesforceConnection, plan_row.connection_id)
-    return connection.org_id
-
-
 def build_spec(plan_row, workspace, client: SalesforceClient, look_back: timedelta) -> tuple[Plan, str]:
     """(the engine's Plan, the WHERE text of the plan's filters), using the describe."""
     from salesforce.soql import build_where
-    try:
-        from services.plans import to_filter_group, to_spec
-    except ImportError:
-        to_spec = to_filter_group = None
-    group = to_filter_group(plan_row) if to_filter_group else filter_group(plan_row.filters)
+    from services.plans import to_filter_group, to_spec
+    group = to_filter_group(plan_row)
     described, catalog = catalog_for(client, plan_row.object_name, _paths(group))
     where = build_where(group, catalog) if group is not None else ""
     cursor_field = described.cursor_field or "SystemModstamp"
-    if to_spec is not None:
-        spec = to_spec(plan_row, workspace, cursor_field=cursor_field, look_back=look_back)
-    else:
-        spec = spec_from_row(plan_row, workspace, cursor_field, where, look_back)
+    spec = to_spec(plan_row, workspace, cursor_field=cursor_field, look_back=look_back)
     return spec, where
-
-
-def client_from_row(connection) -> SalesforceClient:
-    """A client on the connection's stored tokens that refreshes (once per expiry) and saves the
-    new access token."""
-    from flask import current_app
-    from sqlalchemy import update
-    from core.crypto import cipher
-    from core.extensions import db
-    from models import SalesforceConnection
-    from salesforce.oauth import endpoints, refresh_access_token
-
-    cfg = current_app.config
-    ca_file = cfg.get("SALESFORCE_CA_FILE")
-    refresh_token = cipher().decrypt(connection.refresh_token_enc)
-    token_url = endpoints(connection.login_url).token_url
-    connection_id = connection.id
-    engine = db.engine
-
-    def refresher() -> str:
-        tokens = refresh_access_token(token_url, cfg["SALESFORCE_CLIENT_ID"], cfg["SALESFORCE_CLIENT_SECRET"],
-                                      refresh_token, ca_file=ca_file)
-        with engine.begin() as conn:
-            conn.execute(update(SalesforceConnection).where(SalesforceConnection.id == connection_id)
-                         .values(access_token_enc=cipher().encrypt(tokens.access_token),
-                                 token_issued_at=tokens.issued_at))
-        return tokens.access_token
-
-    return SalesforceClient(connection.instance_url, cipher().decrypt(connection.access_token_enc),
-                            api_version=cfg.get("SALESFORCE_API_VERSION", "62.0"), ca_file=ca_file,
-                            token_refresher=refresher if refresh_token else None,
-                            retries=int(cfg.get("SALESFORCE_RETRIES", 3)),
-                            timeout=cfg.get("SALESFORCE_TIMEOUT", (5, 60)),
-                            backoff=tuple(cfg.get("SALESFORCE_BACKOFF", (0.5, 1.0, 2.0))))

@@ -90,21 +90,3 @@ def test_cli_exits_non_zero_when_the_run_fails(app, rconn, org):
     assert run.status == "failed"
     assert run.reason.startswith("Salesforce unavailable: ")
     assert result.output.strip().endswith(f"; reason: {run.reason}")
-
-
-def test_runs_without_the_connections_and_plans_services(app, rconn, org, monkeypatch):
-    """The runner's own readings of the stored plan and connection (used when services.plans /
-    services.connections are absent) give the same result, token refresh included."""
-    import sys
-    monkeypatch.setitem(sys.modules, "services.connections", None)
-    monkeypatch.setitem(sys.modules, "services.plans", None)
-    for i in range(3):
-        org.create("Contact", {"FirstName": f"F{i}", "LastName": "Lee", "Email": f"f{i}@example.org",
-                               "SystemModstamp": stamp(i)})
-    workspace = make_workspace()
-    plan = make_plan(workspace, make_connection(org, workspace), filters={
-        "op": "AND", "items": [{"field": "LastName", "operator": "equals", "value": "Lee"}]})
-    org.admin.expire_sessions()
-    run = runs.run_inline(plan.id)
-    assert (run.status, run.imported) == ("succeeded", 3)
-    assert participant_count(workspace.id) == 3
