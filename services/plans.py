@@ -540,6 +540,13 @@ def target_id(plan: ImportPlan) -> int | None:
             "community": plan.target_community_id}.get(plan.action)
 
 
+def _engine_target(plan: ImportPlan) -> str | None:
+    """The engine's ``Plan.target_id``: the sink's target key ("study:5", "activity:7",
+    "community:2"), the one representation of an invite target between engine and sink."""
+    from services.sync_sink import ActionTarget
+    return ActionTarget.for_plan(plan).key
+
+
 def consent_fingerprint(plan: ImportPlan) -> str:
     """What the consent confirmation was given for: filters, mapping, object, action, target."""
     return consent_fingerprint_for(plan, plan.action, target_id(plan))
@@ -671,7 +678,7 @@ def to_spec(plan: ImportPlan, workspace, *, cursor_field: str | None = None,
         mapping=spec_mapping,
         consent=consent,
         action=plan.action or "pool",
-        target_id=str(target) if target is not None and plan.action in INVITE_ACTIONS else None,
+        target_id=_engine_target(plan) if target is not None and plan.action in INVITE_ACTIONS else None,
         invite_confirmation=confirmation,
         filters=json.dumps(plan.filters or {}, sort_keys=True, separators=(",", ":")),
         excluded_ids=frozenset(plan.excluded_record_ids or ()),

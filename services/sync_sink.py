@@ -165,10 +165,11 @@ class DatabaseSink:
                 result.by_phone.setdefault(key, []).append(pid)
                 wanted.add(pid)
         invited: set[int] = set()
-        if query.invite_target is not None and self.target.key:
+        if query.invite_target is not None:
+            key = self._target_key(query.invite_target[1])
             for ids in _chunks(wanted):
                 invited |= set(db.session.execute(select(Invitation.participant_id).where(
-                    Invitation.workspace_id == ws, Invitation.target_key == self.target.key,
+                    Invitation.workspace_id == ws, Invitation.target_key == key,
                     Invitation.participant_id.in_(ids))).scalars())
         for ids in _chunks(sorted(wanted)):
             for p in db.session.execute(select(
@@ -334,10 +335,17 @@ class DatabaseSink:
                 Invitation.status.in_(OPEN_INVITATIONS),
             ).values(status="withdrawn", withdrawn_reason=departure.reason[:200]))
 
+    def _target_key(self, engine_target: str | None) -> str:
+        """The engine names the invite target by the sink's key ("study:5"); another name would
+        invite people to one target and add them to another, so it stops the page."""
+        if not engine_target or engine_target != self.target.key:
+            raise ValueError(f"the engine's invite target {engine_target!r} is not this plan's "
+                             f"{self.target.key!r}")
+        return engine_target
+
     def _invite(self, invitation, participant_id: int, now: datetime) -> None:
         target = self.target
-        if not target.key:
-            return
+        self._target_key(invitation.target_id)
         evidence = {
             "consent": invitation.consent.value,
             "value_seen": dict(invitation.consent_evidence),

@@ -99,7 +99,7 @@ class Plan:
     mapping: Mapping = field(default_factory=Mapping)
     consent: ConsentRule = field(default_factory=ConsentRule)
     action: Action = Action.IMPORT_ONLY
-    target_id: str | None = None  # study, task or community for invite actions
+    target_id: str | None = None  # invite actions: the target's key, "study:5", "activity:7", "community:2"
     invite_confirmation: str | None = None  # the researcher's recorded confirmation
     filters: str = ""  # canonical text of the plan's filters (e.g. the WHERE clause)
     excluded_ids: frozenset[str] = frozenset()  # removed in the preview

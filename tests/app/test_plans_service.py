@@ -147,7 +147,7 @@ def test_to_spec_builds_the_engine_plan(app, plan):
     c = spec.consent
     assert (c.path, c.opted_in_values, c.opted_out_values, c.opt_out_flags) == (
         "Consent_Status__c", ("Opted In", "Granted"), ("Opted Out", "Withdrawn"), ("HasOptedOutOfEmail",))
-    assert spec.action is Action.INVITE_STUDY and spec.target_id == str(studies[0].id)
+    assert spec.action is Action.INVITE_STUDY and spec.target_id == f"study:{studies[0].id}"
     assert spec.invite_confirmation == "I confirm."
     assert spec.leaving_policy is LeavingPolicy.ARCHIVE and spec.default_region == "GB"
     assert spec.cursor_field == "LastModifiedDate" and spec.look_back == timedelta(minutes=2)
