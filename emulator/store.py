@@ -31,7 +31,8 @@ CREATE TABLE IF NOT EXISTS records (
     rowid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, org TEXT NOT NULL, object TEXT NOT NULL,
     modstamp TEXT NOT NULL, deleted INTEGER NOT NULL DEFAULT 0, data TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS records_scan ON records(org, object, deleted, rowid);
-CREATE INDEX IF NOT EXISTS records_modstamp ON records(org, object, modstamp);
+DROP INDEX IF EXISTS records_modstamp;
+CREATE INDEX IF NOT EXISTS records_modstamp_id ON records(org, object, modstamp, id, deleted);
 CREATE TABLE IF NOT EXISTS schema (org TEXT NOT NULL, name TEXT NOT NULL, describe TEXT NOT NULL,
     PRIMARY KEY (org, name));
 CREATE TABLE IF NOT EXISTS seq (org TEXT NOT NULL, prefix TEXT NOT NULL, n INTEGER NOT NULL,
@@ -355,7 +356,10 @@ class Store:
             " WHERE org=? AND object=?" + ("" if include_deleted else " AND deleted=0")
         for w in where:
             sql += f" AND ({w})"
-        sql += " ORDER BY " + ", ".join((order or []) + ["rowid"])
+        order = list(order or [])
+        if not any(o.split()[0] == "id" for o in order):  # Id is unique: no tie left to break
+            order.append("rowid")
+        sql += " ORDER BY " + ", ".join(order)
         args = [org_key, obj, *params]
         if limit is not None or offset:
             sql += " LIMIT ? OFFSET ?"

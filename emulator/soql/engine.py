@@ -124,6 +124,7 @@ def _matching(bound: BoundQuery, ds, include_deleted: bool, pred):
 
 _FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _SQL_CATEGORIES = ("datetime", "date", "number", "boolean", "id")
+_NOT_NULL = ("id", "modstamp", "deleted")
 
 
 def _sql_expr(path: BoundPath, ds) -> Optional[str]:
@@ -161,7 +162,10 @@ def _sql_plan(bound: BoundQuery, schema, ds, now, include_deleted, cache):
         if expr is None:
             order = None
             break
-        order.append(f"{expr} {'DESC' if desc else 'ASC'} NULLS {'LAST' if nulls_last else 'FIRST'}")
+        # SQLite puts NULLs first ascending and last descending; saying so anyway would stop it
+        # reading the order off an index, and the indexed columns are never NULL
+        nulls = "" if nulls_last == desc or expr in _NOT_NULL else f" NULLS {'LAST' if nulls_last else 'FIRST'}"
+        order.append(f"{expr} {'DESC' if desc else 'ASC'}{nulls}")
     if not where and order is None:
         return None
     return where, params, complete, order
