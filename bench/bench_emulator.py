@@ -1,29 +1,39 @@
-"""Records per second the emulator serves for one big query, through simple-salesforce.
+"""Records per second the emulator serves for one big query, its page latency and its memory.
 
-    python bench/bench_emulator.py [--records 100000] [--batch 2000]
+    python bench/bench_emulator.py [--records 100000] [--batch 2000] [--max-pages N] [--samples 40]
+    python bench/bench_emulator.py --records 1000000 --max-pages 50
 
-Run by hand; prints the figures. Loads N Contacts straight into the store, then times
-``query_all_iter`` over HTTPS (parse + execute + every page) and the latency of single pages.
+Run by hand; prints the figures. The emulator runs in a child process (so its peak RSS is
+``getrusage(RUSAGE_CHILDREN).ru_maxrss`` once it exits): it loads N Contacts straight into the
+store, serves HTTPS, and times every request inside the WSGI app (server-side latency: routing,
+SOQL execute, page fetch, render, JSON encoding; not TLS or the socket). This process is the
+client: ``query`` + ``query_more`` through simple-salesforce (records/s, client-side latency with
+JSON parsing), then raw HTTPS fetches of pages spread over the whole cursor.
 """
 import argparse
+import json
 import os
 import resource
+import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
 from emulator.clock import sf_datetime  # noqa: E402
-from emulator.testing import EmulatorServer  # noqa: E402
+
+SOQL = ("SELECT Id, FirstName, LastName, Email, Phone, MailingCountry, HasOptedOutOfEmail, SystemModstamp "
+        "FROM Contact WHERE SystemModstamp >= 2000-01-01T00:00:00Z ORDER BY SystemModstamp, Id")
 
 
-def fill(server: EmulatorServer, n: int):
+def fill(server, n: int, chunk: int = 10000):
     store = server.state.store
     owner = server.users["admin@acme.example"]["user_id"]
     now = server.admin.now()
     stamp = sf_datetime(now)
-    chunk = 50000
     for start in range(0, n, chunk):
         ids = store.new_ids("production", "003", min(chunk, n - start))
         rows = []
@@ -40,57 +50,119 @@ def fill(server: EmulatorServer, n: int):
         store.bulk_insert("production", "Contact", rows)
 
 
+def serve(n: int):
+    """Child: fill, serve, report timings on stdin EOF/"quit"."""
+    from emulator.testing import EmulatorServer
+    server = EmulatorServer().start()
+    t = time.perf_counter()
+    fill(server, n)
+    load_s = time.perf_counter() - t
+    timings = []
+    app = server._server.app
+    inner = app.wsgi_app
+
+    def timed(environ, start_response):
+        t0 = time.perf_counter()
+        body = inner(environ, start_response)
+        timings.append((environ.get("PATH_INFO", ""), time.perf_counter() - t0))
+        return body
+    app.wsgi_app = timed
+    tok = server.token_for()
+    print(json.dumps({"url": server.url, "ca": server.ca_file, "token": tok["access_token"],
+                      "instance_url": tok["instance_url"], "load_s": load_s,
+                      "rss_mb_after_load": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                      "store_mb": os.path.getsize(server.state.store.path) / 1e6}), flush=True)
+    sys.stdin.readline()
+    print(json.dumps({"timings": timings}), flush=True)
+    server.stop()
+
+
+def pct(xs, p):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(len(xs) * p))] * 1000
+
+
+def fmt(xs):
+    return (f"p50 {pct(xs, 0.5):.1f} ms, p95 {pct(xs, 0.95):.1f} ms, max {max(xs) * 1000:.1f} ms"
+            if xs else "n/a")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--records", type=int, default=100_000)
     ap.add_argument("--batch", type=int, default=2000)
+    ap.add_argument("--max-pages", type=int, default=0, help="simple-salesforce pass: stop after N pages (0: all)")
+    ap.add_argument("--samples", type=int, default=40, help="raw HTTPS page fetches spread over the cursor")
+    ap.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
-    soql = ("SELECT Id, FirstName, LastName, Email, Phone, MailingCountry, HasOptedOutOfEmail, SystemModstamp "
-            "FROM Contact WHERE SystemModstamp >= 2000-01-01T00:00:00Z ORDER BY SystemModstamp, Id")
-    headers = {"Sforce-Query-Options": f"batchSize={args.batch}"}
-    with EmulatorServer() as server:
-        t = time.perf_counter()
-        fill(server, args.records)
-        print(f"loaded {args.records:,} Contacts in {time.perf_counter() - t:.1f} s")
-        sf = server.salesforce()
+    if args.serve:
+        return serve(args.records)
 
-        t = time.perf_counter()
-        first = sf.query(soql, headers=headers)
-        t_first = time.perf_counter() - t
-        page_times = []
-        total = len(first["records"])
-        res = first
-        while not res["done"]:
-            t1 = time.perf_counter()
-            res = sf.query_more(res["nextRecordsUrl"], identifier_is_url=True, headers=headers)
-            page_times.append(time.perf_counter() - t1)
-            total += len(res["records"])
-        elapsed = time.perf_counter() - t
+    import requests
+    from simple_salesforce import Salesforce
+    child = subprocess.Popen([sys.executable, __file__, "--serve", "--records", str(args.records)],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=str(ROOT))
+    info = json.loads(child.stdout.readline())
+    print(f"loaded {args.records:,} Contacts in {info['load_s']:.1f} s (server RSS after load "
+          f"{info['rss_mb_after_load']:.0f} MB, store {info['store_mb']:.0f} MB)")
+    print(f"load average {os.getloadavg()[0]:.1f}")
+    http = requests.Session()
+    http.trust_env = False
+    http.verify = info["ca"]
+    sf = Salesforce(instance_url=info["instance_url"], session_id=info["token"], version="62.0", session=http)
+    headers = {"Sforce-Query-Options": f"batchSize={args.batch}"}
+
+    t = time.perf_counter()
+    first = sf.query(SOQL, headers=headers)
+    t_first = time.perf_counter() - t
+    assert first["totalSize"] == args.records, first["totalSize"]
+    page_times = []
+    total = len(first["records"])
+    res = first
+    while not res["done"] and (not args.max_pages or len(page_times) + 1 < args.max_pages):
+        t1 = time.perf_counter()
+        res = sf.query_more(res["nextRecordsUrl"], identifier_is_url=True, headers=headers)
+        page_times.append(time.perf_counter() - t1)
+        total += len(res["records"])
+    elapsed = time.perf_counter() - t
+    if not args.max_pages:
         assert total == args.records, total
-        page_times.sort()
-        print(f"first page (parse + execute + render): {t_first * 1000:.0f} ms")
-        if page_times:
-            print(f"next pages of {args.batch}: median {page_times[len(page_times) // 2] * 1000:.1f} ms, "
-                  f"p95 {page_times[int(len(page_times) * 0.95)] * 1000:.1f} ms")
-        print(f"served {total:,} records in {elapsed:.2f} s = {total / elapsed:,.0f} records/s "
-              f"(simple-salesforce query + query_more over HTTPS)")
-        # one page as the server serves it: raw HTTPS, no client-side JSON parsing
-        raw = server.http_session()
-        raw.headers.update({"Authorization": "Bearer " + server.token_for()["access_token"], **headers})
-        first = raw.get(server.url + "/services/data/v62.0/query", params={"q": soql}).json()
-        url = first["nextRecordsUrl"]
-        loc, _, _ = url.rpartition("-")
-        samples = []
-        for k in range(1, min(20, args.records // args.batch)):
-            t1 = time.perf_counter()
-            r = raw.get(server.url + f"{loc}-{k * args.batch}")
-            r.content
-            samples.append(time.perf_counter() - t1)
-        samples.sort()
-        print(f"one page of {args.batch} over raw HTTPS (server + TLS, no client parsing): "
-              f"median {samples[len(samples) // 2] * 1000:.1f} ms, max {samples[-1] * 1000:.1f} ms")
-        print(f"max RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB; "
-              f"store {os.path.getsize(server.state.store.path) / 1e6:.0f} MB (+WAL)")
+    print(f"first page (parse + execute + render, client-side): {t_first * 1000:.0f} ms")
+    print(f"next pages of {args.batch} via simple-salesforce (client-side, with JSON parsing): {fmt(page_times)}")
+    print(f"served {total:,} records in {elapsed:.2f} s = {total / elapsed:,.0f} records/s "
+          f"(simple-salesforce query + query_more over HTTPS)")
+
+    # raw pages spread over the whole cursor (first, middle, last), no client-side JSON parsing
+    raw = requests.Session()
+    raw.trust_env = False
+    raw.verify = info["ca"]
+    raw.headers.update({"Authorization": "Bearer " + info["token"], **headers})
+    t = time.perf_counter()
+    body = raw.get(info["url"] + "/services/data/v62.0/query", params={"q": SOQL}).json()
+    t_first_raw = time.perf_counter() - t
+    loc = body["nextRecordsUrl"].rpartition("-")[0]
+    pages = max(1, args.records // args.batch)
+    starts = sorted({(k * (pages - 1) // max(1, args.samples - 1)) * args.batch for k in range(args.samples)} - {0})
+    samples = []
+    for s in starts:
+        t1 = time.perf_counter()
+        r = raw.get(info["url"] + f"{loc}-{s}")
+        r.content
+        assert r.status_code == 200, r.text[:200]
+        samples.append(time.perf_counter() - t1)
+    print(f"first page over raw HTTPS: {t_first_raw * 1000:.0f} ms")
+    print(f"{len(samples)} pages of {args.batch} over raw HTTPS, spread over the cursor (client-side): {fmt(samples)}")
+
+    child.stdin.write("quit\n")
+    child.stdin.flush()
+    timings = json.loads(child.stdout.readline())["timings"]
+    child.wait(timeout=120)
+    queries = [s for p, s in timings if p.endswith("/query")]
+    more = [s for p, s in timings if "/query/" in p]
+    print(f"server-side: query (execute + first page) {fmt(queries)}; "
+          f"query_more pages {fmt(more)} (n={len(more)})")
+    print(f"emulator peak RSS {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024:.0f} MB "
+          f"(child process, ru_maxrss); load average {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":
