@@ -241,8 +241,12 @@ def test_invite_to_study_asks_consent_and_import_only_stages_for_approval(app, l
     page.get_by_label("Study (for Invite to study)").select_option(label="Checkout study")
     page.get_by_role("button", name="Save", exact=True).click()
     expect(page.locator("#confirm_consent-error")).to_have_text("Confirm the consent statement before enabling auto-invite.")
-    refused = db.session.scalar(db.select(ImportPlan).where(ImportPlan.name == "Invite to checkout study"))
+    # A refused save persists nothing (not even the name): the plan is the workspace's newest, still a draft.
+    db.session.expire_all()
+    refused = db.session.scalar(db.select(ImportPlan).where(ImportPlan.workspace_id == workspace.id)
+                                .order_by(ImportPlan.id.desc()))
     assert (refused.status, refused.consent_confirmed_at) == ("draft", None)  # the step kept, not activated
+    assert refused.name != "Invite to checkout study"
     page.get_by_role("checkbox", name=re.compile("I confirm that the selected contacts can be invited")).check()
     page.get_by_role("button", name="Save", exact=True).click()
     expect(page.locator(".flash-success")).to_contain_text("it is active")
