@@ -4,9 +4,8 @@ A run is an RQ job on the "sync" queue (``jobs.sync.run_sync(run_id)``) with a r
 ``sync_runs``. One active run per plan, however many workers and schedulers run:
 
 * ``request_run`` creates a queued row and enqueues the job. When a run of the plan is already
-  queued or running it does not enqueue: it records a run ``skipped`` with the reason
-  ``ANOTHER_RUN`` and returns that skipped row (the active one is ``active_run(plan)``). So every
-  trigger leaves a trace, and callers show ``run.status``/``run.reason`` as they are.
+  queued or running it neither enqueues nor records anything: it returns that active run (a
+  double-clicked "Run now" leaves no junk rows), so callers show the run that is going on.
 * ``execute`` takes the plan's Redis lock (``core.queues.run_lock``, expiring, extended by a
   heartbeat thread) before doing anything; if another holder has it, this run ends ``skipped``
   with the same reason. That is what makes two schedulers enqueueing one plan at once import
@@ -86,15 +85,12 @@ def active_run(plan: ImportPlan) -> SyncRun | None:
 def request_run(plan: ImportPlan, trigger: str = "manual", user=None, kind: str = "sync") -> SyncRun:
     """Queue a run of ``plan`` (see the module docstring for what happens when one is active)."""
     sweep_lost_runs(plan_id=plan.id)
+    active = active_run(plan)
+    if active is not None:
+        return active  # nothing recorded: the worker-side lock still records a race (C18)
     user_id = getattr(user, "id", user)
     run = SyncRun(workspace_id=plan.workspace_id, plan_id=plan.id, kind=kind, trigger=trigger,
                   triggered_by_id=user_id, status=RUN_QUEUED, queued_at=_utcnow())
-    if active_run(plan) is not None:
-        run.status, run.reason, run.finished_at = RUN_SKIPPED, ANOTHER_RUN, _utcnow()
-        db.session.add(run)
-        db.session.commit()
-        _notify_run_finished(run)
-        return run
     db.session.add(run)
     db.session.commit()
     job = enqueue("jobs.sync.run_sync", run.id, queue=SYNC_QUEUE, job_id=f"sync-run-{run.id}",

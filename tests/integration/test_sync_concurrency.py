@@ -58,13 +58,15 @@ def test_two_plans_racing_on_the_same_people_create_each_person_once(app, rconn,
     assert per_person == [2] * n  # each person linked to their Contact and their Lead
 
 
-def test_a_second_trigger_while_a_run_is_active_is_recorded_skipped(app, rconn, org):
+def test_triggers_while_a_run_is_active_return_it_and_record_nothing(app, rconn, org):
+    """A double-clicked "Run now" (C18's "or not recorded at all"): one run row, one job."""
     workspace = make_workspace()
     plan = make_plan(workspace, make_connection(org, workspace))
     first = runs.request_run(plan, trigger="wizard")
     second = runs.request_run(plan, trigger="manual")
-    assert (first.status, second.status, second.reason) == ("queued", "skipped", runs.ANOTHER_RUN)
-    assert second.finished_at is not None and second.job_id is None
+    third = runs.request_run(plan, trigger="manual")
+    assert first.status == "queued" and second.id == third.id == first.id
+    assert db.session.query(SyncRun).filter_by(plan_id=plan.id).count() == 1
     assert runs.active_run(plan).id == first.id
     assert rconn.llen("rq:queue:sync") == 1
 
