@@ -30,6 +30,7 @@ from models.runs import RUN_ACTIVE, RUN_SKIPPED
 TICK_LOCK = "scheduler:enqueue-due-plans"
 RECONCILE_LOCK = "scheduler:enqueue-reconciliations"
 DEFAULT_RECONCILE_SECONDS = 24 * 3600
+RECONCILED_SCHEDULES = ("hourly", "daily")  # plans that sync on their own
 
 
 def _utcnow() -> datetime:
@@ -107,7 +108,9 @@ def enqueue_due_plans(now: datetime | None = None) -> list[int]:
 
 
 def enqueue_reconciliations(now: datetime | None = None) -> list[int]:
-    """Queue a reconciliation of every active plan not reconciled for a day (by default)."""
+    """Queue a reconciliation of every active plan that syncs on its own (hourly or daily) and
+    was not reconciled for a day (by default). "Sync manually" and "Import once" plans are only
+    ever run when someone asks; paused, held and draft plans not at all."""
     from services.runs import request_run
     now = now or _utcnow()
     every = int(current_app.config.get("RECONCILE_EVERY_SECONDS", DEFAULT_RECONCILE_SECONDS))
@@ -119,7 +122,8 @@ def enqueue_reconciliations(now: datetime | None = None) -> list[int]:
         requested = []
         plans = db.session.execute(
             select(ImportPlan).join(SalesforceConnection, SalesforceConnection.id == ImportPlan.connection_id)
-            .where(ImportPlan.status == PLAN_ACTIVE, ImportPlan.last_success_at.is_not(None),
+            .where(ImportPlan.status == PLAN_ACTIVE, ImportPlan.schedule.in_(RECONCILED_SCHEDULES),
+                   ImportPlan.last_success_at.is_not(None),
                    SalesforceConnection.status == CONNECTION_CONNECTED)
             .order_by(ImportPlan.id)).scalars().all()
         for plan in plans:

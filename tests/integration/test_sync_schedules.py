@@ -125,8 +125,8 @@ def test_daily_reconciliation_is_queued_once(app, rconn, org):
     workspace = make_workspace()
     connection = make_connection(org, workspace)
     put(org, "Contact", {"LastName": "A", "Email": "a@example.org", "SystemModstamp": stamp(0)})
-    plan = make_plan(workspace, connection)
-    never_ran = make_plan(workspace, connection, name="never ran")
+    plan = make_plan(workspace, connection, schedule="daily")
+    never_ran = make_plan(workspace, connection, name="never ran", schedule="daily")
     assert enqueue_reconciliations() == []  # nothing has synced yet
     runs.run_inline(plan.id)
     first = enqueue_reconciliations()
@@ -144,3 +144,23 @@ def test_periodic_tasks_are_registered(app):
     assert {k: names[k] for k in ("sync.enqueue_due_plans", "sync.sweep_lost_runs",
                                   "sync.enqueue_reconciliations")} == {
         "sync.enqueue_due_plans": 30, "sync.sweep_lost_runs": 30, "sync.enqueue_reconciliations": 3600}
+
+
+def test_reconciliation_only_for_active_plans_that_sync_on_their_own(app, rconn, org):
+    """"Sync manually" and "Import once" plans are never run by the daily reconciliation, nor
+    paused, held or draft ones: only active hourly and daily plans."""
+    workspace = make_workspace()
+    connection = make_connection(org, workspace)
+    synced = datetime.now(UTC) - timedelta(days=2)
+    plans = {}
+    for name, schedule, status in [("manual", "manual", "active"), ("once", "once", "active"),
+                                   ("hourly", "hourly", "active"), ("daily", "daily", "active"),
+                                   ("paused", "daily", "paused"), ("held", "hourly", "held"),
+                                   ("draft", "daily", "draft")]:
+        plans[name] = make_plan(workspace, connection, name=name, schedule=schedule, status=status,
+                                last_success_at=synced)
+    requested = enqueue_reconciliations()
+    queued = db.session.execute(select(SyncRun).where(SyncRun.id.in_(requested))).scalars().all()
+    assert {(r.plan_id, r.kind, r.trigger) for r in queued} == {
+        (plans["hourly"].id, "reconcile", "schedule"), (plans["daily"].id, "reconcile", "schedule")}
+    assert db.session.query(SyncRun).count() == 2
