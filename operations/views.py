@@ -19,7 +19,6 @@ from core.security import login_required, requires
 from core.tenancy import current_workspace, current_workspace_id, get_in_workspace_or_404
 from core.web import is_htmx, redirect_to, render
 from models import ImportPlan, Participant, SalesforceConnection, SyncRun
-from models.runs import RUN_SKIPPED
 from services import charts, invitations, notifications
 from services import runs as runs_service
 from services import operations as ops
@@ -168,10 +167,8 @@ def run_plan(plan_id: int):
         flash(f"Not started: “{plan.name}” is a draft. Finish its set-up in the wizard (through "
               "“Import, sync, and invite participants”) before running it.", "error")
         return redirect_to("operations.plans")
+    # request_run returns the plan's active run when one is already queued or running.
     run = runs_service.request_run(plan, "manual", current_user)
-    if run.status == RUN_SKIPPED:
-        flash(f"Not started: {run.reason}.", "warning")
-        run = runs_service.active_run(plan) or run
     return redirect_to("operations.run_detail", run_id=run.id)
 
 

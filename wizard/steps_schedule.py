@@ -146,12 +146,9 @@ def schedule(plan_id: int):
                            **_context(plan, request.form.to_dict()))
     runs = _runs()
     if step_action == "run_now" and runs is not None:
+        # request_run returns the plan's active run when one is already queued or running.
         run = runs.request_run(plan, trigger="wizard", user=current_user)
-        if run.status == "skipped":
-            flash(f"Saved. Not started: {run.reason}.", "warning")
-            run = runs.active_run(plan) or run
-        else:
-            flash("Saved and started.", "success")
+        flash("Saved and started.", "success")
         return redirect_to("operations.run_detail", run_id=run.id)
     flash(f"Saved “{plan.name}”: it is active.", "success")
     return redirect_to("operations.plan_runs", plan_id=plan.id)
