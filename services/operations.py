@@ -432,11 +432,45 @@ class Lookup:
     touches: list[Touch] = field(default_factory=list)
     participants: list[Participant] = field(default_factory=list)
     plans: list[ImportPlan] = field(default_factory=list)
+    # outcome id → the participant a record skipped as a duplicate is the same person as
     duplicates_of: dict[int, Participant] = field(default_factory=dict)
 
     @property
     def found(self) -> bool:
         return bool(self.touches or self.participants)
+
+
+# The engine's reason for a record skipped because its email is another participant's
+# (sync.identity): the record is never linked, so its outcome names no participant.
+_EMAIL_TAKEN = "already belongs to another participant"
+
+
+def _duplicates_of(workspace_id: int, outcomes: list[RunOutcome]) -> dict[int, Participant]:
+    """For each skipped outcome that is a duplicate, the participant it is the same person as:
+    the one the outcome names when it names one, else the one holding the record's email now."""
+    by_id: dict[int, int] = {}
+    by_email: dict[int, str] = {}
+    for o in outcomes:
+        if o.outcome != "skipped":
+            continue
+        if o.participant_id:
+            by_id[o.id] = o.participant_id
+        elif o.email_key and o.reason and _EMAIL_TAKEN in o.reason:
+            by_email[o.id] = o.email_key
+    if not by_id and not by_email:
+        return {}
+    clauses = []
+    if by_id:
+        clauses.append(Participant.id.in_(set(by_id.values())))
+    if by_email:
+        clauses.append(Participant.email_key.in_(set(by_email.values())))
+    people = db.session.scalars(select(Participant).where(
+        Participant.workspace_id == workspace_id, or_(*clauses))).all()
+    ids = {p.id: p for p in people}
+    emails = {p.email_key: p for p in people if p.email_key}
+    found = {oid: ids[pid] for oid, pid in by_id.items() if pid in ids}
+    found.update({oid: emails[key] for oid, key in by_email.items() if key in emails})
+    return found
 
 
 def lookup(workspace: Workspace, query: str, limit: int = 200) -> Lookup:
@@ -481,11 +515,7 @@ def lookup(workspace: Workspace, query: str, limit: int = 200) -> Lookup:
         .order_by(RunOutcome.run_id.desc(), RunOutcome.seq.desc()).limit(limit)).all()
     result.touches = [Touch(o, r, p) for o, r, p in rows]
     result.participants = db.session.scalars(people.order_by(Participant.id).distinct()).all()
-    dup_ids = {t.outcome.participant_id for t in result.touches
-               if t.outcome.outcome == "skipped" and t.outcome.participant_id}
-    if dup_ids:
-        result.duplicates_of = {p.id: p for p in db.session.scalars(select(Participant).where(
-            Participant.workspace_id == ws, Participant.id.in_(dup_ids)))}
+    result.duplicates_of = _duplicates_of(ws, [t.outcome for t in result.touches])
     if not result.touches:
         result.plans = db.session.scalars(select(ImportPlan).where(
             ImportPlan.workspace_id == ws, ImportPlan.status != PLAN_DRAFT).order_by(ImportPlan.name)).all()

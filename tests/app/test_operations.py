@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import event, func, select
 
 from core.extensions import db
-from models import AuditEvent, ImportPlan, Participant, ParticipantSource, RunOutcome, SyncRun
+from models import AuditEvent, ImportPlan, Participant, ParticipantSource, RunOutcome, SyncRun, Workspace
 from models.types import utcnow
 from services import operations as ops
 from tests.support.web import make_world, post, sign_in
@@ -468,3 +468,36 @@ def test_incident_banner_names_the_plan_or_connection(client, world):
     assert "Salesforce connection “Production”" in banner
     assert "Import “Alpha contacts”" in banner
     assert f'href="/operations/plans/{world["ids"]["plan"]}/runs"' in banner
+
+
+def test_lookup_names_whom_a_record_skipped_by_the_engine_duplicates(client, world):
+    """The engine never links a record it skips (its outcome names no participant): the lookup
+    finds the participant holding the record's email instead of showing nothing."""
+    from services.sync_sink import ActionTarget, DatabaseSink
+    from sync.engine import run as run_engine
+    from sync.fakes import ListLog, PagedSource, generated_contact
+    from sync.plan import Plan
+
+    plan = db.session.get(ImportPlan, world["ids"]["plan"])
+    spec = Plan(org_id="00D000000000001EAA", object_name="Contact")
+
+    def engine_run(records):
+        run = SyncRun(workspace_id=world["workspace_id"], plan_id=plan.id, status="running")
+        db.session.add(run)
+        db.session.commit()
+        sink = DatabaseSink(workspace_id=world["workspace_id"], plan_id=plan.id, run_id=run.id,
+                            connection_id=None, target=ActionTarget.for_plan(plan))
+        return run_engine(spec, PagedSource(records, page_size=100), sink, ListLog())
+
+    engine_run([generated_contact(1), generated_contact(2)])
+    first = db.session.scalar(select(Participant).where(Participant.email_key == "p00001@example.org"))
+    summary = engine_run([{**generated_contact(2), "Email": "P00001@example.org"}])
+    assert summary.counts["skipped"] == 1
+    skipped = db.session.scalar(select(RunOutcome).where(RunOutcome.outcome == "skipped"))
+    assert skipped.participant_id is None and "already belongs to another participant" in skipped.reason
+
+    result = ops.lookup(db.session.get(Workspace, world["workspace_id"]), "p00001@example.org")
+    assert result.duplicates_of == {skipped.id: first}
+    as_(client, world, "researcher")
+    html = client.get("/operations/lookup?q=p00001@example.org").get_data(as_text=True)
+    assert f'Same person as <a href="/participants/{first.id}">{first.display_name}</a>' in html
