@@ -7,12 +7,12 @@ from models.outreach import Invitation, MessageTemplate, OutboxMessage, Suppress
 from models.participants import Participant, ParticipantSource
 from models.plans import ImportPlan
 from models.research import Activity, ActivityParticipant, Community, CommunityMember, Study, StudyParticipant
-from models.runs import Incident, PreviewTotals, RunOutcome, SyncRun
+from models.runs import Incident, PreviewTotals, RunOutcome, RunSeenRecord, SyncRun
 
 __all__ = [
     "User", "Workspace", "Membership", "ROLE_ADMIN", "ROLE_RESEARCHER", "PERM_MANAGE_IMPORTS",
     "PERM_MANAGE_INTEGRATIONS", "AuditEvent", "SalesforceConnection", "DescribeCache", "Invitation",
     "MessageTemplate", "OutboxMessage", "SuppressionEntry", "Participant", "ParticipantSource",
     "ImportPlan", "Study", "Activity", "StudyParticipant", "ActivityParticipant", "Community",
-    "CommunityMember", "SyncRun", "RunOutcome", "PreviewTotals", "Incident",
+    "CommunityMember", "SyncRun", "RunOutcome", "RunSeenRecord", "PreviewTotals", "Incident",
 ]

@@ -111,3 +111,18 @@ class Incident(db.Model):
     notified_at = mapped_column(UTCDateTime)
     closed_at = mapped_column(UTCDateTime)
     occurrences: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class RunSeenRecord(db.Model):
+    """A record ID that a running sync read, kept in the database instead of the worker's memory.
+
+    The leaving pass needs "every record this run read" to tell which linked records did not come
+    back; at a million records that set alone would be ~100 MB of worker memory. Rows are
+    written a page at a time as the pages are committed, read back only by SQL (an anti-join or a
+    batch ``IN``), and deleted when the run ends (a killed run's rows by the next run of any plan
+    or the worker-lost sweep).
+    """
+
+    __tablename__ = "run_seen_records"
+    run_id: Mapped[int] = mapped_column(ForeignKey("sync_runs.id", ondelete="CASCADE"), primary_key=True)
+    record_id: Mapped[str] = mapped_column(String(18), primary_key=True)

@@ -24,10 +24,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 
 from core.extensions import db
-from models import ParticipantSource
+from models import ParticipantSource, RunSeenRecord
 from models.participants import SOURCE_ACTIVE
 from salesforce.soql import and_conditions, build_count_query, build_query, is_record_id
 from services.sync_source import id_query, read_all
@@ -38,6 +38,7 @@ from sync.sink import UPDATED, Departure, PageChanges, RecordOutcome
 
 MERGEABLE = ("Contact", "Lead", "Account")
 ID_BATCH = 200
+LEAVERS_CHUNK = 2000  # leavers handled (and committed) per chunk
 
 
 def count_query(spec: Plan, where: str) -> str:
@@ -66,31 +67,80 @@ def linked_count(workspace_id: int, plan_id: int, spec: Plan) -> int:
         ParticipantSource.source_state == SOURCE_ACTIVE)).scalar_one()
 
 
-def _ids(pages) -> list[str]:
-    return [r["Id"] for page in pages for r in page if isinstance(r.get("Id"), str)]
+def _ids(page) -> list[str]:
+    return [r["Id"] for r in page if isinstance(r.get("Id"), str)]
 
 
-def leaving_pass(client, spec: Plan, where: str, start, sink, seen: set[str], page_size: int) -> int:
-    """Handle the plan's linked records that left since ``start``; return how many."""
+class _Leavers:
+    """Collects the plan's active links among candidate IDs and hands them to ``_handle`` a chunk
+    at a time, so neither the candidates nor the leavers of a big run are all held at once. A
+    handled link is no longer active (the sink marks its source state), so a record that turns up
+    again in a later chunk is not handled twice."""
+
+    def __init__(self, client, spec: Plan, sink, page_size: int):
+        self.client, self.spec, self.sink, self.page_size = client, spec, sink, page_size
+        self.pending: dict[str, object] = {}
+        self.left = 0
+
+    def add_candidates(self, ids: Iterable[str]) -> None:
+        ids = [i for i in dict.fromkeys(ids) if i not in self.pending]
+        if ids:
+            self.add_links(_linked(self.sink.workspace_id, self.sink.plan_id, self.spec, ids))
+
+    def add_links(self, rows) -> None:
+        for row in rows:
+            if row.source_state == SOURCE_ACTIVE:
+                self.pending[row.record_id] = row
+        if len(self.pending) >= LEAVERS_CHUNK:
+            self.flush()
+
+    def flush(self) -> int:
+        if self.pending:
+            links, self.pending = list(self.pending.values()), {}
+            self.left += _handle(self.client, self.spec, self.sink, links, self.page_size)
+        return self.left
+
+
+def leaving_pass(client, spec: Plan, where: str, start, sink, seen, page_size: int) -> int:
+    """Handle the plan's linked records that left since ``start``; return how many.
+
+    ``seen`` is the run's store of the record IDs its main read returned (services.runs._SeenIds:
+    rows in the database, asked a page of IDs at a time through ``seen.unseen(ids)``)."""
     since = cursors.where_clause(spec.cursor_field, start, spec.look_back)
-    deleted = _ids(read_all(client, build_query(
-        spec.object_name, ["Id"], and_conditions("IsDeleted = true", since)), include_deleted=True,
-        batch_size=page_size))
-    changed = []
+    leavers = _Leavers(client, spec, sink, page_size)
+    for page in read_all(client, build_query(spec.object_name, ["Id"], and_conditions("IsDeleted = true", since)),
+                         include_deleted=True, batch_size=page_size):
+        leavers.add_candidates(_ids(page))
     if where:
-        changed = _ids(read_all(client, build_query(spec.object_name, ["Id"], since),
-                                batch_size=page_size))
-    candidates = set(deleted) | (set(changed) - seen)
-    links = [row for row in _linked(sink.workspace_id, sink.plan_id, spec, candidates)
-             if row.source_state == SOURCE_ACTIVE]
-    return _handle(client, spec, sink, links, page_size)
+        for page in read_all(client, build_query(spec.object_name, ["Id"], since), batch_size=page_size):
+            leavers.add_candidates(seen.unseen(_ids(page)))
+    return leavers.flush()
 
 
-def reconcile_linked(client, spec: Plan, sink, seen: set[str], page_size: int) -> int:
-    """After a full read: every linked record of the plan that the read did not return."""
-    links = [row for row in _linked(sink.workspace_id, sink.plan_id, spec)
-             if row.record_id not in seen and row.source_state == SOURCE_ACTIVE]
-    return _handle(client, spec, sink, links, page_size)
+def reconcile_linked(client, spec: Plan, sink, seen, page_size: int) -> int:
+    """After a full read: every active link of the plan that the read did not return.
+
+    The links are found by SQL (an anti-join against the run's seen-record rows), read in keyset
+    chunks ordered by record ID, so neither side is ever held whole in memory."""
+    leavers = _Leavers(client, spec, sink, page_size)
+    after = ""
+    while True:
+        query = select(ParticipantSource.record_id, ParticipantSource.participant_id,
+                       ParticipantSource.source_state).where(
+            ParticipantSource.workspace_id == sink.workspace_id, ParticipantSource.plan_id == sink.plan_id,
+            ParticipantSource.org_id == spec.org_id, ParticipantSource.object_name == spec.object_name,
+            ParticipantSource.source_state == SOURCE_ACTIVE, ParticipantSource.record_id > after,
+            ~exists().where(RunSeenRecord.run_id == seen.run_id,
+                            RunSeenRecord.record_id == ParticipantSource.record_id),
+        ).order_by(ParticipantSource.record_id).limit(LEAVERS_CHUNK)
+        rows = list(db.session.execute(query))
+        db.session.commit()  # end the read transaction before the chunk's own writes
+        if not rows:
+            break
+        after = rows[-1].record_id
+        leavers.add_links(rows)
+        leavers.flush()
+    return leavers.flush()
 
 
 def _handle(client, spec: Plan, sink, links, page_size: int) -> int:

@@ -30,11 +30,11 @@ import threading
 from datetime import datetime, timedelta, timezone
 
 from flask import current_app
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 
 from core.extensions import db
 from core.queues import enqueue, redis_connection, run_lock
-from models import (ImportPlan, RunOutcome, SalesforceConnection, SyncRun, Workspace)
+from models import (ImportPlan, RunOutcome, RunSeenRecord, SalesforceConnection, SyncRun, Workspace)
 from models.integrations import CONNECTION_NEEDS_RECONNECT
 from models.plans import PLAN_ACTIVE, PLAN_HELD
 from models.runs import (RUN_ACTIVE, RUN_FAILED, RUN_INTERRUPTED, RUN_PARTIAL, RUN_QUEUED,
@@ -123,6 +123,7 @@ def execute(run_id: int, *, job_id: str | None = None) -> SyncRun:
         return run  # already ended (skipped, swept) before the job got to it
     plan_id = run.plan_id
     sweep_lost_runs(plan_id=plan_id, exclude=run_id)
+    _forget_finished_runs_seen()
     lock = _lock(plan_id, run_id)
     if not lock.acquire():
         return _finish(run_id, RUN_SKIPPED, ANOTHER_RUN)
@@ -148,6 +149,7 @@ def execute(run_id: int, *, job_id: str | None = None) -> SyncRun:
     finally:
         if heartbeat is not None:
             heartbeat.stop()
+            forget_seen([run_id])
         lock.release()
 
 
@@ -188,16 +190,17 @@ def _execute(run_id: int) -> SyncRun:
                         connection_id=connection.id, target=target)
     page_size = int(current_app.config.get("SYNC_PAGE_SIZE", 2000))
     source = SalesforceSource(client, spec, where, start, batch_size=page_size)
-    seen = _SeenIds(source, spec)
+    seen = _SeenIds(source, spec, run_id)
     linked_before = reconcile.linked_count(workspace.id, plan.id, spec) if run.kind == "reconcile" else 0
     summary = run_engine(spec, seen, sink, _RunLog(run_id), cursor=start)
     status, reason = summary.status, summary.reason
 
     if status == RUN_SUCCEEDED:
         try:
+            seen.flush()
             if run.kind == "reconcile":
                 total = source_count(client, reconcile.count_query(spec, where))
-                left = reconcile.reconcile_linked(client, spec, sink, seen.ids, page_size)
+                left = reconcile.reconcile_linked(client, spec, sink, seen, page_size)
                 plan = db.session.get(ImportPlan, plan.id)
                 plan.last_reconciled_at = _utcnow()
                 db.session.commit()
@@ -205,11 +208,11 @@ def _execute(run_id: int) -> SyncRun:
                         f"before reconciliation; {left} left")
                 reason = f"{reason}; {note}" if reason else note
             elif start is not None:
-                reconcile.leaving_pass(client, spec, where, start, sink, seen.ids, page_size)
+                reconcile.leaving_pass(client, spec, where, start, sink, seen, page_size)
             else:
                 # A full read (first run, or the plan changed): links the read did not return
                 # (e.g. records the new filters exclude) are checked like in a reconciliation.
-                reconcile.reconcile_linked(client, spec, sink, seen.ids, page_size)
+                reconcile.reconcile_linked(client, spec, sink, seen, page_size)
         except SourceError as exc:
             status = RUN_PARTIAL
             reason = f"Records that left were not all checked: {exc.message}"
@@ -245,22 +248,88 @@ def _source_failure(run_id: int, connection_id: int, exc: Exception) -> SyncRun:
 
 
 class _SeenIds:
-    """Passes the source's pages through and remembers every record ID read."""
+    """Passes the source's pages through and remembers every record ID read, in the database.
 
-    def __init__(self, source, spec):
+    The IDs are rows of ``run_seen_records`` (run, record ID), written a page at a time once the
+    engine has committed that page (when it asks for the next one, and after the last), never a
+    set in the worker: at a million records that set alone was ~100 MB. The leaving pass asks
+    ``unseen(ids)`` a page at a time, and the reconciliation anti-joins the table in SQL. The
+    run's rows are deleted when it ends (``forget_seen``)."""
+
+    def __init__(self, source, spec, run_id: int):
         self.source = source
-        self.ids: set[str] = set()
+        self.run_id = run_id
         self.field = spec.mapping.external_id
+        self.pending: list[str] = []
+        self.written = 0
 
     def __iter__(self):
         for page in self.source:
+            self.flush()
             for record in page:
-                value = record.get("Id") if isinstance(record, dict) else None
-                if isinstance(value, str):
-                    self.ids.add(value)
                 if isinstance(record, dict):
+                    value = record.get("Id")
+                    if isinstance(value, str):
+                        self.pending.append(value)
                     _replace_nul(record)
             yield page
+        self.flush()
+
+    def flush(self) -> None:
+        """Write the IDs of the pages handed out so far (one statement, one short transaction).
+        Called when the engine asks for the next page, i.e. after it committed the previous one,
+        so this never commits half of a page's writes."""
+        if not self.pending:
+            return
+        ids, self.pending = list(dict.fromkeys(self.pending)), []
+        db.session.execute(_insert_ignoring_duplicates(RunSeenRecord.__table__),
+                           [{"run_id": self.run_id, "record_id": i} for i in ids])
+        db.session.commit()
+        self.written += len(ids)
+
+    def unseen(self, ids: list[str]) -> list[str]:
+        """The IDs among ``ids`` that this run's read did not return."""
+        ids = list(dict.fromkeys(ids))
+        seen: set[str] = set()
+        for start in range(0, len(ids), 500):
+            seen.update(db.session.execute(select(RunSeenRecord.record_id).where(
+                RunSeenRecord.run_id == self.run_id,
+                RunSeenRecord.record_id.in_(ids[start:start + 500]))).scalars())
+        return [i for i in ids if i not in seen]
+
+    def __contains__(self, record_id: str) -> bool:
+        return not self.unseen([record_id])
+
+
+def _insert_ignoring_duplicates(table):
+    """INSERT that skips rows already there (a query-locator restart reads some records twice)."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+        return pg_insert(table).on_conflict_do_nothing()
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+    return sqlite_insert(table).on_conflict_do_nothing()
+
+
+def forget_seen(run_ids) -> None:
+    """Delete the seen-record rows of ``run_ids`` (runs that ended); never fails the caller."""
+    run_ids = list(run_ids)
+    if not run_ids:
+        return
+    try:
+        db.session.execute(delete(RunSeenRecord).where(RunSeenRecord.run_id.in_(run_ids)))
+        db.session.commit()
+    except Exception:  # noqa: BLE001 - left rows are deleted by the next run's cleanup
+        log.warning("runs %s: deleting their seen-record rows failed", run_ids, exc_info=True)
+        db.session.rollback()
+
+
+def _forget_finished_runs_seen() -> None:
+    """Rows of runs that ended without deleting theirs (a killed worker): cheap when there are none."""
+    leftover = db.session.execute(select(RunSeenRecord.run_id).join(
+        SyncRun, SyncRun.id == RunSeenRecord.run_id).where(SyncRun.status.in_(FINISHED))
+        .distinct().limit(100)).scalars().all()
+    db.session.commit()
+    forget_seen(leftover)
 
 
 def _replace_nul(record: dict) -> None:
@@ -399,6 +468,7 @@ def sweep_lost_runs(plan_id: int | None = None, exclude: int | None = None,
         db.session.commit()
         if changed:
             _lock(run.plan_id, run.id).release()
+            forget_seen([run.id])
             swept.append(run.id)
             log.warning("run %s of plan %s: %s", run.id, run.plan_id, reason)
             db.session.refresh(run)
