@@ -20,7 +20,6 @@ from core.tenancy import current_workspace, current_workspace_id, get_in_workspa
 from core.web import is_htmx, redirect_to, render
 from models import ImportPlan, Participant, SalesforceConnection, SyncRun
 from services import charts, invitations, notifications
-from services import runs as runs_service
 from services import operations as ops
 
 bp = Blueprint("operations", __name__, url_prefix="/operations")
@@ -163,13 +162,13 @@ def resume_plan(plan_id: int):
 @requires("manage_imports")
 def run_plan(plan_id: int):
     plan = get_in_workspace_or_404(ImportPlan, plan_id)
-    if plan.status == "draft":
-        flash(f"Not started: “{plan.name}” is a draft. Finish its set-up in the wizard (through "
-              "“Import, sync, and invite participants”) before running it.", "error")
+    try:
+        started = ops.run_now(plan, "manual", current_user)
+    except ops.PlanStateError as exc:
+        flash(str(exc), "error")
         return redirect_to("operations.plans")
-    # request_run returns the plan's active run when one is already queued or running.
-    run = runs_service.request_run(plan, "manual", current_user)
-    return redirect_to("operations.run_detail", run_id=run.id)
+    flash(started.message, "success" if started.started else "info")
+    return redirect_to("operations.run_detail", run_id=started.run.id)
 
 
 @bp.route("/plans/<int:plan_id>/delete", methods=["GET", "POST"])

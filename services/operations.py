@@ -3,8 +3,8 @@ record outcomes (live tail, keyset pages, streamed CSV), a participant's runs, a
 "why isn't this person here?" lookup.
 
 Everything here reads; the few writes (pause, resume, delete a plan, the token health check)
-are plain verbs the operations views call. Starting a run is ``services.runs.request_run``;
-reconnect and disconnect are ``services.connections``.
+are plain verbs the operations views call. "Run now" (Imports page and wizard) is ``run_now``,
+over ``services.runs.request_run``; reconnect and disconnect are ``services.connections``.
 """
 from __future__ import annotations
 
@@ -205,6 +205,32 @@ def resume_plan(plan: ImportPlan, user) -> None:
         raise PlanStateError(" ".join(exc.errors.values()) if hasattr(exc, "errors") else str(exc)) from exc
     audit.record(plan.workspace_id, user, "plan.resumed", "plan", plan.id, name=plan.name)
     db.session.commit()
+
+
+@dataclass
+class RunNow:
+    run: SyncRun
+    started: bool     # False: the plan's run that was already queued or running, returned as it is
+
+    @property
+    def message(self) -> str:
+        if self.started:
+            return "Started."
+        return "A run of this plan was already queued or running: this is it (no second run was started)."
+
+
+def run_now(plan: ImportPlan, trigger: str, user) -> RunNow:
+    """"Run now", from the Imports page (trigger "manual") or the wizard's last step ("wizard"):
+    queue a run of the plan, or hand back the one already queued or running. A draft is refused
+    (PlanStateError): its set-up is not finished."""
+    from services import runs as runs_service
+
+    if plan.status == PLAN_DRAFT:
+        raise PlanStateError(f"Not started: “{plan.name}” is a draft. Finish its set-up in the wizard (through "
+                             "“Import, sync, and invite participants”) before running it.")
+    before = runs_service.active_run(plan)
+    run = runs_service.request_run(plan, trigger, user)
+    return RunNow(run, started=before is None or before.id != run.id)
 
 
 def delete_plan(plan: ImportPlan, user) -> None:

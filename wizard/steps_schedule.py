@@ -3,7 +3,7 @@
 GET/POST /wizard/plans/<id>/schedule   wizard.schedule
     action=refresh   re-render (another action chosen: the target and consent fields follow)
     action=save      store, activate (the plan becomes active with its next run), go to its runs
-    action=run_now   the same, then request a run (services.runs.request_run, trigger "wizard")
+    action=run_now   the same, then request a run (services.operations.run_now, trigger "wizard")
                      and go to the run's page
 GET/POST /wizard/plans/<id>/staged     wizard.staged   approve all / approve selected / discard
 
@@ -146,10 +146,10 @@ def schedule(plan_id: int):
                            **_context(plan, request.form.to_dict()))
     runs = _runs()
     if step_action == "run_now" and runs is not None:
-        # request_run returns the plan's active run when one is already queued or running.
-        run = runs.request_run(plan, trigger="wizard", user=current_user)
-        flash("Saved and started.", "success")
-        return redirect_to("operations.run_detail", run_id=run.id)
+        from services import operations as ops
+        started = ops.run_now(plan, "wizard", current_user)
+        flash(f"Saved. {started.message}", "success" if started.started else "info")
+        return redirect_to("operations.run_detail", run_id=started.run.id)
     flash(f"Saved “{plan.name}”: it is active.", "success")
     return redirect_to("operations.plan_runs", plan_id=plan.id)
 

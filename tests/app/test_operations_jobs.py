@@ -110,3 +110,39 @@ def test_participant_page_shows_the_invitations_consent_evidence(app, client):
     sign_in(client, world["users"]["researcher"], world["workspace_id"])
     html = client.get(f"/participants/{world['ids']['participant']}").get_data(as_text=True)
     assert 'class="consent-evidence"' in html and "<dt>Consent</dt><dd>opted in</dd>" in html
+
+
+def test_run_now_is_one_service_for_the_imports_page_and_the_wizard(app, rconn):
+    """services.operations.run_now: a draft is refused and records nothing; the first call
+    queues a run, the second hands back that run and says so."""
+    world = make_world("Alpha")
+    plan = db.session.get(ImportPlan, world["ids"]["plan"])
+    user = world["users"]["researcher + manage_imports"]
+    plan.status = "draft"
+    db.session.commit()
+    before = db.session.scalar(select(func.count()).select_from(SyncRun))
+    with pytest.raises(ops.PlanStateError, match="is a draft"):
+        ops.run_now(plan, "manual", user)
+    assert db.session.scalar(select(func.count()).select_from(SyncRun)) == before
+    plan.status = "active"
+    db.session.commit()
+    first = ops.run_now(plan, "wizard", user)
+    assert first.started and first.message == "Started."
+    assert (first.run.status, first.run.trigger, first.run.triggered_by_id) == ("queued", "wizard", user.id)
+    again = ops.run_now(plan, "manual", user)
+    assert not again.started and again.run.id == first.run.id
+    assert "already queued or running" in again.message
+    assert db.session.scalar(select(func.count()).select_from(SyncRun)) == before + 1
+
+
+def test_a_second_run_now_on_the_imports_page_says_the_run_was_already_going(app, client, rconn):
+    world = make_world("Alpha")
+    plan = db.session.get(ImportPlan, world["ids"]["plan"])
+    plan.status = "active"
+    db.session.commit()
+    sign_in(client, world["users"]["researcher + manage_imports"], world["workspace_id"])
+    post(client, f"/operations/plans/{plan.id}/run")
+    run = db.session.scalars(select(SyncRun).where(SyncRun.status == "queued")).one()
+    page = post(client, f"/operations/plans/{plan.id}/run", follow_redirects=True).get_data(as_text=True)
+    assert f"/operations/runs/{run.id}" in page
+    assert "already queued or running" in page

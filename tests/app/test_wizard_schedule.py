@@ -237,3 +237,18 @@ def test_a_cleared_import_name_is_a_field_error_and_nothing_is_saved(wiz):
         assert (saved.name, saved.status) == (name_before, status_before)
     r = wiz.post(url(plan), form(name="  Renamed  "))
     assert r.status_code == 302 and fresh(plan).name == "Renamed"
+
+
+def test_run_now_while_a_run_is_queued_opens_that_run_and_says_so(app, wiz):
+    """The wizard's Run now is services.operations.run_now: with a run of the plan already
+    queued it starts no second one and does not claim to have started one."""
+    plan = wiz.plan(step="schedule")
+    queued = SyncRun(workspace_id=wiz.workspace.id, plan_id=plan.id, status="queued", trigger="schedule",
+                     queued_at=datetime.now(timezone.utc))
+    db.session.add(queued)
+    db.session.commit()
+    r = wiz.post(url(plan), form(step_action="run_now"))
+    assert r.status_code == 302 and r.headers["Location"].endswith(f"/runs/{queued.id}")
+    assert db.session.query(SyncRun).filter_by(plan_id=plan.id).count() == 1
+    html = text_of(wiz.get(r.headers["Location"]))
+    assert "already queued or running" in html and "Saved and started" not in html
