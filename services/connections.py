@@ -58,6 +58,7 @@ from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
+from flask import current_app
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -461,10 +462,24 @@ def disconnect(connection: SalesforceConnection, user=None) -> str | None:
     return warning
 
 
-def notify_status(connection: SalesforceConnection) -> None:
+def notify_status(connection: SalesforceConnection, *, own_session: bool = False) -> None:
     """The operations hook after ``connection``'s status changed (incident opened and the admins
     mailed once, or closed). Telling never undoes or hides the change itself: on failure the
-    notifications sweep catches up."""
+    notifications sweep catches up.
+
+    ``own_session``: for a change made outside the caller's session (a refused refresh, met in
+    the middle of whatever a view or job was doing). The hook commits, so it runs in a session of
+    its own (a fresh application context is a fresh Flask-SQLAlchemy session scope): the caller's
+    pending changes are neither committed nor rolled back by it."""
+    if own_session:
+        with current_app.app_context():
+            try:
+                row = db.session.get(SalesforceConnection, connection.id)
+                if row is not None:
+                    notify_status(row)
+            finally:
+                db.session.remove()
+        return
     try:
         notifications.notify_connection_status(connection)
     except Exception:  # noqa: BLE001
@@ -545,7 +560,7 @@ def refresh_token(connection_id: int, stale_access_token: str | None) -> str:
         if not refresh:
             _set_needs_reconnect(s, row, "There is no refresh token for this connection; reconnect the org.")
             s.commit()
-            notify_status(row)
+            notify_status(row, own_session=True)
             raise NeedsReconnect(reason=row.status_reason)
         try:
             tokens = oauth.refresh_access_token(oauth.endpoints(row.login_url).token_url, settings.client_id,
@@ -554,7 +569,7 @@ def refresh_token(connection_id: int, stale_access_token: str | None) -> str:
             _set_needs_reconnect(s, row, "Salesforce no longer accepts this connection's authorization "
                                          f"({exc.code}); an administrator needs to reconnect the org.")
             s.commit()
-            notify_status(row)
+            notify_status(row, own_session=True)
             raise NeedsReconnect(exc.message, code=exc.code, status=exc.status, reason=row.status_reason) from None
         except Exception:
             s.rollback()
@@ -585,7 +600,7 @@ def _mark_needs_reconnect(connection_id: int, reason: str) -> None:
         if row is not None:
             _set_needs_reconnect(s, row, reason)
             s.commit()
-            notify_status(row)
+            notify_status(row, own_session=True)
 
 
 def record_usage(connection: SalesforceConnection, client: SalesforceClient, *, commit: bool = True) -> None:

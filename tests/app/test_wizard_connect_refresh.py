@@ -125,3 +125,30 @@ def test_api_usage_is_recorded(app, emu, conn):
     db.session.expire_all()
     row = db.session.scalar(select(SalesforceConnection).where(SalesforceConnection.id == conn.id))
     assert row.api_max == 15000 and 0 < row.api_used <= 15000 and row.api_usage_at is not None
+
+
+def test_a_refused_refresh_in_a_view_commits_nothing_the_view_had_pending(app, emu, conn):
+    """The refusal is recorded (connection, held plan, incident, mail) in sessions of its own:
+    the view's uncommitted change is neither committed nor thrown away by it."""
+    from models import Incident, Workspace
+    plan = ImportPlan(workspace_id=conn.workspace_id, connection_id=conn.id, name="p", status="active",
+                      object_name="Contact", mapping={}, filters={})
+    db.session.add(plan)
+    db.session.commit()
+    old_name = db.session.get(Workspace, conn.workspace_id).name
+    refresh = cipher().decrypt(conn.refresh_token_enc)
+    assert emu.http_session().post(emu.url + "/services/oauth2/revoke", data={"token": refresh}).status_code == 200
+    with app.test_request_context("/wizard"):
+        workspace = db.session.get(Workspace, conn.workspace_id)
+        workspace.name = "Renamed by the view, never saved"
+        with pytest.raises(NeedsReconnect):
+            connection_service.client_for(conn).describe_global()
+        assert workspace in db.session.dirty and workspace.name == "Renamed by the view, never saved"
+        db.session.rollback()  # the view fails and saves nothing
+    with db.engine.connect() as raw:
+        assert raw.execute(select(Workspace.name).where(Workspace.id == conn.workspace_id)).scalar_one() == old_name
+        assert raw.execute(select(SalesforceConnection.status).where(
+            SalesforceConnection.id == conn.id)).scalar_one() == "needs_reconnect"
+        assert raw.execute(select(ImportPlan.status).where(ImportPlan.id == plan.id)).scalar_one() == "held"
+        assert raw.execute(select(Incident.kind).where(Incident.closed_at.is_(None))).scalars().all() == \
+            ["needs_reconnect"]
