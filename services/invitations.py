@@ -742,12 +742,10 @@ def unsubscribe(participant: Participant, invitation: Invitation | None = None) 
     """The person asked for no more messages: suppression list (audited), consent opted out,
     open invitations withdrawn. Returns how many invitations were withdrawn. Idempotent."""
     workspace = db.session.get(Workspace, participant.workspace_id)
-    if participant.email:
-        try:
-            suppression.add_entry(workspace, email=participant.email, reason="Unsubscribed from a research invitation",
-                                  source="unsubscribe", actor=UNSUBSCRIBE_ACTOR)
-        except suppression.SuppressionError:
-            pass  # an address that does not validate cannot be matched anyway; consent below still stops all
+    # By the participant's own keys (email, even one email-validator refuses, and phone): what
+    # the sync and the send-time check match, so a later sync cannot opt them back in.
+    suppression.add_for_participant(workspace, participant, reason="Unsubscribed from a research invitation",
+                                    source="unsubscribe", actor=UNSUBSCRIBE_ACTOR)
     if participant.consent_status != CONSENT_OPTED_OUT:
         audit.record(workspace.id, UNSUBSCRIBE_ACTOR, "participant.consent_changed", "participant", participant.id,
                      before=participant.consent_status, after=CONSENT_OPTED_OUT,

@@ -14,7 +14,7 @@ from sqlalchemy import or_, select
 from core.extensions import db
 from models import SuppressionEntry, Workspace
 from services import audit
-from sync.validate import normalize_email, normalize_phone
+from sync.validate import email_key as key_of_email, normalize_email, normalize_phone
 
 MAX_UPLOAD_ROWS = 50_000
 
@@ -83,6 +83,38 @@ def add_entry(workspace: Workspace, *, email: str | None = None, phone: str | No
     entry, created = _add(workspace, email, phone, reason, source, actor)
     db.session.commit()
     return entry, created
+
+
+def add_for_participant(workspace: Workspace, participant, *, reason: str | None = None,
+                        source: str = "unsubscribe", actor=None) -> tuple[SuppressionEntry | None, bool]:
+    """Put a participant on the list by the keys they are stored (and matched) under, so the
+    sink and the send-time check find them: their email key and phone key. An email that
+    email-validator refuses is still listed under its key (the person asked not to be contacted;
+    validating it again would drop them). (None, False) when the participant has no email or
+    phone at all (their consent, opted out by the caller, is then what stops messages).
+    Flushed, not committed."""
+    raw_email = (participant.email or "").strip() or None
+    email_value, key = raw_email, participant.email_key
+    if raw_email:
+        checked = normalize_email(raw_email)
+        if checked.valid:
+            email_value, key = checked.email, key or checked.key
+        else:
+            key = key or key_of_email(raw_email)
+    phone = participant.phone_key
+    if not key and not phone:
+        return None, False
+    existing = find(workspace.id, key, phone)
+    if existing is not None:
+        return existing, False
+    entry = SuppressionEntry(workspace_id=workspace.id, email=(email_value or "")[:320] or None, email_key=key,
+                             phone_key=phone, reason=(reason or "").strip()[:300] or None, source=source,
+                             created_by_id=getattr(actor, "id", None))
+    db.session.add(entry)
+    db.session.flush()
+    audit.record(workspace.id, actor, "suppression.added", "suppression_entry", entry.id,
+                 email=entry.email, phone=phone, reason=entry.reason, source=source, participant_id=participant.id)
+    return entry, True
 
 
 def upload_csv(workspace: Workspace, data: bytes, *, actor=None) -> UploadResult:

@@ -277,6 +277,43 @@ def test_unsubscribing_suppresses_opts_out_withdraws_and_is_audited(world, clien
     assert "This invitation is no longer open." in client.get(link).get_data(as_text=True)
 
 
+def test_unsubscribing_with_an_address_email_validator_refuses_still_suppresses_the_person(world, client):
+    """The signed link names the participant: they go on the list under the keys they are stored
+    and matched under (the refused address's key and their phone), so neither a later sync's
+    "opted in" nor a new invitation reaches them."""
+    from sync.validate import normalize_email
+    person = Participant(workspace_id=world["ws"].id, first_name="Dot", last_name="Dot", email="dot..dot@people.example",
+                         email_key="dot..dot@people.example", phone_e164="+447700900123", phone_key="+447700900123",
+                         consent_status="opted_in")
+    db.session.add(person)
+    db.session.commit()
+    assert not normalize_email(person.email).valid
+    inv = invite(world, person)
+    unsub = f"/unsubscribe/{invitations.unsubscribe_token(person, inv)}"
+    page = client.get(unsub)
+    assert page.status_code == 200
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True)).group(1)
+    done = client.post(unsub, data={"csrf_token": token})
+    assert done.status_code == 200 and 'id="unsubscribed"' in done.get_data(as_text=True)
+    db.session.expire_all()
+    [entry] = db.session.scalars(select(SuppressionEntry)).all()
+    assert (entry.email_key, entry.phone_key, entry.source) == ("dot..dot@people.example", "+447700900123", "unsubscribe")
+    assert inv.status == "withdrawn" and person.consent_status == "opted_out"
+    assert db.session.scalar(select(AuditEvent).where(AuditEvent.action == "suppression.added")).detail[
+        "participant_id"] == person.id
+    # A sync that reads "opted in" again does not make them invitable: the list outranks it.
+    person.consent_status = "opted_in"
+    db.session.commit()
+    assert invitations.suppression.find(world["ws"].id, person.email_key, person.phone_key) is entry
+    again = invite(world, person, "community")
+    invitations.send(again.id, now=T0)
+    db.session.refresh(again)
+    assert again.status != "sent" and "suppression list" in (again.last_error or again.withdrawn_reason or "")
+    # Twice is harmless.
+    client.post(unsub, data={"csrf_token": token})
+    assert db.session.scalar(select(func.count()).select_from(SuppressionEntry)) == 1
+
+
 # --- checked again at send time ----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("change, reason", [
