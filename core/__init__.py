@@ -9,16 +9,41 @@ from flask import Flask
 from config import config_for
 from core import db as _db_settings
 from core.crypto import init_cipher
-from core.extensions import csrf, db, htmx, login_manager, migrate
+from core.extensions import db
 
 log = logging.getLogger(__name__)
 
 
-def create_app(config_name: str | None = None, overrides: dict | None = None) -> Flask:
+class WorkerFlask(Flask):
+    """The RQ worker's app (``create_app(worker=True)``): the web blueprints, their forms and
+    templates' helpers are imported only when something first reads the URL map (a mail or
+    incident link built with ``url_for`` or ``url_map.bind``). A sync job never does on its
+    normal path, so its work horse does not carry the web layer."""
+
+    _blueprints_pending = False
+
+    @property
+    def url_map(self):
+        if self._blueprints_pending:
+            self._blueprints_pending = False
+            _register_blueprints(self)
+        return self.__dict__["url_map"]
+
+    @url_map.setter
+    def url_map(self, value):
+        self.__dict__["url_map"] = value
+
+
+def create_app(config_name: str | None = None, overrides: dict | None = None, *,
+               worker: bool = False) -> Flask:
+    """The application. ``worker=True``: the RQ worker's app (``python -m jobs.worker``,
+    ``flask worker``): the same settings, database, token cipher and models, without the web-only
+    extensions (CSRF, login, htmx, migrations), the web hooks and the CLI, and with the blueprints
+    registered on first use of the URL map (see ``WorkerFlask``)."""
     cfg = config_for(config_name)
     settings = cfg.finalize() if not overrides or "SQLALCHEMY_DATABASE_URI" not in overrides else None
-    app = Flask(__name__, template_folder="../templates", static_folder="../static",
-                instance_relative_config=False)
+    app = (WorkerFlask if worker else Flask)(__name__, template_folder="../templates", static_folder="../static",
+                                             instance_relative_config=False)
     if settings is None:
         # Overrides supply the database; only check the remaining secrets.
         settings = {k: getattr(cfg, k) for k in dir(cfg) if k.isupper()}
@@ -39,18 +64,25 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
 
     db.init_app(app)
     import models  # noqa: F401  (register every table on the metadata)
+    if worker:
+        app._blueprints_pending = True
+        return app
+
+    from core.extensions import csrf, htmx, login_manager, migrate
     migrate.init_app(app, db, directory=str(app.root_path + "/../migrations"), render_as_batch=True)
     csrf.init_app(app)
     htmx.init_app(app)
     login_manager.init_app(app)
-
-    for spec in _blueprint_specs():
-        module_name, attr = spec.split(":")
-        app.register_blueprint(getattr(importlib.import_module(module_name), attr))
-
+    _register_blueprints(app)
     _register_cli(app)
     _register_hooks(app)
     return app
+
+
+def _register_blueprints(app: Flask) -> None:
+    for spec in _blueprint_specs():
+        module_name, attr = spec.split(":")
+        app.register_blueprint(getattr(importlib.import_module(module_name), attr))
 
 
 def _blueprint_specs():

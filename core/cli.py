@@ -7,7 +7,6 @@ each. A listed module that does not import stops the app from starting, loudly.
 from __future__ import annotations
 
 import importlib
-import logging
 import os
 import sys
 
@@ -43,15 +42,24 @@ def register(app: Flask) -> None:
 @click.option("--no-scheduler", is_flag=True, help="do not run the periodic scheduler")
 @click.option("--simple", is_flag=True, help="run jobs in the worker process instead of a forked horse")
 @click.option("--max-jobs", type=int, default=None)
-@with_appcontext
 def worker(queues: str, burst: bool, no_scheduler: bool, simple: bool, max_jobs: int | None) -> None:
-    """Run an RQ worker on the queues, with the periodic scheduler."""
-    from jobs.worker import run_worker
+    """Run an RQ worker on the queues, with the periodic scheduler.
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    app = current_app._get_current_object()
-    run_worker(app, [q for q in queues.split(",") if q], burst=burst, with_scheduler=not no_scheduler,
-               simple=simple, max_jobs=max_jobs)
+    This process has loaded the whole web app (the CLI needs it to find this command), and every
+    work horse RQ forks would carry it. So it becomes ``python -m jobs.worker`` with the same
+    arguments and environment (``os.execv``: same process id, same signals), whose app is the
+    worker's own (``create_app(worker=True)``, settings from the same environment)."""
+    argv = [sys.executable, "-m", "jobs.worker", "--queues", queues]
+    argv += ["--burst"] if burst else []
+    argv += ["--no-scheduler"] if no_scheduler else []
+    argv += ["--simple"] if simple else []
+    argv += ["--max-jobs", str(max_jobs)] if max_jobs is not None else []
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    path = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = root + (os.pathsep + path if path else "")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, argv)
 
 
 # --- flask embedded-redis ---------------------------------------------------------------------

@@ -12,12 +12,42 @@ Retry policy, in one place:
 from __future__ import annotations
 
 import re
+import sys
 import time
+import types
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, TypeVar
 
 import requests
-from simple_salesforce import Salesforce
+
+
+def _import_salesforce_without_zeep():
+    """simple-salesforce's ``Salesforce`` without loading zeep and lxml at import.
+
+    Its package imports ``simple_salesforce.metadata`` (the SOAP Metadata API, built on zeep and
+    lxml: ~7 MB in every process, every RQ work horse included) only to name ``SfdcMetadataApi``,
+    which ``Salesforce.mdapi`` builds on first use. We never use the Metadata API (REST only), so
+    that module is stood in for by one whose ``SfdcMetadataApi`` imports the real one when called.
+    Where simple-salesforce was imported before us, it is used as it is.
+    """
+    name = "simple_salesforce.metadata"
+    if "simple_salesforce" not in sys.modules and name not in sys.modules:
+        stand_in = types.ModuleType(name, "simple-salesforce's Metadata API, imported on first use")
+
+        def SfdcMetadataApi(*args, **kwargs):  # noqa: N802 - the class name it stands for
+            if sys.modules.get(name) is stand_in:
+                del sys.modules[name]
+            import importlib
+            real = importlib.import_module(name)
+            return real.SfdcMetadataApi(*args, **kwargs)
+
+        stand_in.SfdcMetadataApi = SfdcMetadataApi
+        sys.modules[name] = stand_in
+    from simple_salesforce import Salesforce
+    return Salesforce
+
+
+Salesforce = _import_salesforce_without_zeep()
 
 from .describe import ObjectDescribe, ObjectSummary
 from .soql import is_record_id
