@@ -59,6 +59,7 @@ from typing import Any, Mapping
 from urllib.parse import urlsplit
 
 from flask import current_app
+from redis.exceptions import RedisError
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -79,6 +80,8 @@ log = logging.getLogger(__name__)
 
 OAUTH_NAME = "salesforce"
 STATE_TTL_SECONDS = 15 * 60
+ACCESS_DENIED = ("Salesforce access was not approved (Deny was chosen on Salesforce's page), so nothing was "
+                 "connected. Click Connect to try again.")
 API_ACCESS_HELP = ("Your Salesforce edition or licence must allow API access. Terapage cannot bypass "
                    "Salesforce API restrictions on a client’s org.")
 
@@ -283,16 +286,27 @@ def complete_connect(workspace, user, args: Mapping[str, str]) -> ConnectResult:
     """Finish the flow from the callback's query parameters (see the module docstring)."""
     from flask import session
 
-    framework = _framework()
-    state = args.get("state") or ""
-    data = framework.get_state_data(session, state) if state else None
-    if data:
-        framework.clear_state_data(session, state)  # one use, whatever happens next
     error = args.get("error")
+    state = args.get("state") or ""
+    try:
+        framework = _framework()
+        data = framework.get_state_data(session, state) if state else None
+        if data:
+            framework.clear_state_data(session, state)  # one use, whatever happens next
+    except RedisError as exc:
+        # The state store is unreachable: the sign-in cannot be matched, so nothing is connected;
+        # the person gets the page that says so, never an error page.
+        log.warning("OAuth callback: the state store is unreachable (%s)", exc)
+        data = None
+        if error != "access_denied":
+            raise ConnectError("Terapage could not check this Salesforce sign-in (a temporary problem on our "
+                               "side). Nothing was connected; click Connect to try again.",
+                               code="state_unavailable") from None
     if data is None:
         if error == "access_denied":
-            raise ConnectError("Salesforce access was not approved, so nothing was connected.",
-                               code="access_denied")
+            # Also a reload of the callback after Deny (the state was used up the first time):
+            # the same answer, whatever the state.
+            raise ConnectError(ACCESS_DENIED, code="access_denied")
         raise ConnectError("This Salesforce sign-in could not be matched to one started here (it expired, "
                            "was already used, or began in another browser). Nothing was connected; "
                            "click Connect to start again.", code="state_mismatch")
@@ -302,8 +316,7 @@ def complete_connect(workspace, user, args: Mapping[str, str]) -> ConnectResult:
                            "Nothing was connected.", code="state_mismatch")
     if error:
         if error == "access_denied":
-            raise ConnectError("Salesforce access was not approved (Deny was chosen on Salesforce's page), "
-                               "so nothing was connected. Click Connect to try again.", code="access_denied")
+            raise ConnectError(ACCESS_DENIED, code="access_denied")
         description = args.get("error_description") or ""
         raise ConnectError(f"Salesforce did not authorise Terapage ({error}{': ' + description if description else ''}). "
                            "Nothing was connected.", code="authorization_error")

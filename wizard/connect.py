@@ -60,7 +60,9 @@ def callback():
     try:
         result = connection_service.complete_connect(current_workspace(), current_user, request.args)
     except connection_service.ConnectError as exc:
-        return _connect_page(ConnectForm(formdata=None), error=exc.message, status=400)
+        # Deny on Salesforce's page (or a reload of that answer) is the person's choice, not a bad request.
+        return _connect_page(ConnectForm(formdata=None), error=exc.message,
+                             status=200 if exc.code == "access_denied" else 400)
     conn = result.connection
     verb = "Reconnected" if result.reconnected else "Connected"
     flash(f"{verb} {conn.org_name} ({conn.org_id}) as “{conn.name}”.", "success")

@@ -3,6 +3,7 @@ consent pages, and what is (and is not) stored after each way it can end."""
 from __future__ import annotations
 
 import json
+import re
 import socket
 from datetime import datetime, timezone
 
@@ -105,8 +106,42 @@ def test_denied_consent_shows_a_message_and_saves_nothing(app, emu, world):
     assert query(callback)["error"] == "access_denied"
     response = finish(client, callback)
     html = response.get_data(as_text=True)
-    assert response.status_code == 400
+    assert response.status_code == 200  # the person's choice, not a bad request
     assert "Salesforce access was not approved" in html and "nothing was connected" in html
+    assert _connections() == []
+
+
+def test_reloading_the_callback_after_deny_shows_the_same_page_with_a_way_to_try_again(app, emu, world):
+    _ws, _user, client = world
+    callback = salesforce_pages(emu, start_connect(client, emu=emu), decision="deny")
+    first = finish(client, callback)
+    again = finish(client, callback)  # the state was used up by the first answer
+    assert again.status_code == first.status_code == 200
+    message = re.search(r'<div class="alert alert-error" role="alert" id="connect-error">.*?</div>',
+                        again.get_data(as_text=True), re.S).group(0)
+    assert message in first.get_data(as_text=True)
+    assert "not approved" in message and "nothing was connected" in message and "try again" in message
+    assert 'id="connect-form"' in again.get_data(as_text=True)
+    assert _connections() == []
+
+
+def test_the_callback_with_the_state_store_down_shows_the_connect_page(app, emu, world, monkeypatch):
+    import redis as redis_lib
+    _ws, _user, client = world
+    callback = salesforce_pages(emu, start_connect(client, emu=emu), decision="deny")
+
+    class Down:
+        def get(self, key):
+            raise redis_lib.ConnectionError("Error 111 connecting to 10.0.0.9:6379. Connection refused.")
+        set = delete = get
+
+    monkeypatch.setitem(app.extensions, "terapage_oauth_state_cache", lambda: Down())
+    denied = finish(client, callback)
+    assert denied.status_code == 200 and "not approved" in denied.get_data(as_text=True)
+    approved = finish(client, callback.replace("error=access_denied", "code=abc"))
+    html = approved.get_data(as_text=True)
+    assert approved.status_code == 400 and 'id="connect-form"' in html and "Nothing was connected" in html
+    assert "10.0.0.9" not in html and "Traceback" not in html
     assert _connections() == []
 
 
