@@ -69,6 +69,11 @@ class Config:
     SYNC_PAGE_SIZE = _int("SYNC_PAGE_SIZE", 2000)
     OUTCOME_RETENTION_DAYS = _int("OUTCOME_RETENTION_DAYS", 90)
 
+    # Sign-in brake: failures per account and per client address within the lockout window.
+    LOGIN_MAX_FAILURES = _int("LOGIN_MAX_FAILURES", 5)
+    LOGIN_MAX_FAILURES_PER_ADDRESS = _int("LOGIN_MAX_FAILURES_PER_ADDRESS", 30)
+    LOGIN_LOCKOUT_SECONDS = _int("LOGIN_LOCKOUT_SECONDS", 900)
+
     # Salesforce connected app
     SALESFORCE_CLIENT_ID = _str("SALESFORCE_CLIENT_ID")
     SALESFORCE_CLIENT_SECRET = _str("SALESFORCE_CLIENT_SECRET")

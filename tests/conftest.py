@@ -103,4 +103,8 @@ def app(_app):
 
 @pytest.fixture
 def client(app):
+    # Failed sign-ins are counted in Redis (services.sign_in_limits), which outlives a test.
+    from services import sign_in_limits
+
+    sign_in_limits.clear_all()
     return app.test_client()

@@ -129,3 +129,58 @@ def test_people_without_a_workspace_see_the_no_workspace_page(app, client):
     response = client.get("/")
     assert response.status_code == 302 and response.headers["Location"] == "/no-workspace"
     assert "not a member of any workspace" in client.get("/no-workspace").get_data(as_text=True)
+
+
+# --- the sign-in brake (services.sign_in_limits) -------------------------------------------
+
+def test_an_account_is_locked_after_repeated_failures_even_with_the_right_password(app, client):
+    _admin()
+    app.config.update(LOGIN_MAX_FAILURES=3)
+    try:
+        for _ in range(3):
+            assert "do not match an account" in login(client, "ada@example.org", "wrong-guess-1").get_data(as_text=True)
+        locked = login(client, "ADA@example.org ", SECRET)  # the same account however it is typed
+        assert locked.status_code == 429
+        assert "Too many failed sign-ins. Try again in 15 minutes." in locked.get_data(as_text=True)
+        assert 800 < int(locked.headers["Retry-After"]) <= 900
+        assert client.get("/").status_code == 302  # not signed in
+    finally:
+        app.config.update(LOGIN_MAX_FAILURES=5)
+
+
+def test_unknown_emails_lock_out_the_same_way_so_the_answer_reveals_nothing(app, client):
+    app.config.update(LOGIN_MAX_FAILURES=2)
+    try:
+        for _ in range(2):
+            assert login(client, "nobody@example.org", "x" * 10).status_code == 200
+        assert login(client, "nobody@example.org", "x" * 10).status_code == 429
+    finally:
+        app.config.update(LOGIN_MAX_FAILURES=5)
+
+
+def test_a_correct_password_forgets_the_accounts_failures(app, client):
+    _admin()
+    app.config.update(LOGIN_MAX_FAILURES=3)
+    try:
+        for _ in range(2):
+            login(client, "ada@example.org", "wrong-guess-2")
+        assert login(client, "ada@example.org", SECRET).status_code == 302
+        assert client.get("/").status_code == 200
+        client.post("/logout", data={"csrf_token": csrf_token(client)})
+        for _ in range(2):  # two more failures: still under the limit because the count restarted
+            login(client, "ada@example.org", "wrong-guess-3")
+        assert login(client, "ada@example.org", SECRET).status_code == 302
+    finally:
+        app.config.update(LOGIN_MAX_FAILURES=5)
+
+
+def test_one_address_trying_many_accounts_is_stopped(app, client):
+    _admin()
+    app.config.update(LOGIN_MAX_FAILURES_PER_ADDRESS=4)
+    try:
+        for n in range(4):
+            assert login(client, f"guess{n}@example.org", "wrong-guess-4").status_code == 200
+        # even a real account with its right password is refused from that address for now
+        assert login(client, "ada@example.org", SECRET).status_code == 429
+    finally:
+        app.config.update(LOGIN_MAX_FAILURES_PER_ADDRESS=30)
