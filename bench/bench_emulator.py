@@ -1,6 +1,7 @@
 """Records per second the emulator serves for one big query, its page latency and its memory.
 
     python bench/bench_emulator.py [--records 100000] [--batch 2000] [--max-pages N] [--samples 40]
+                                   [--first-samples 10]
     python bench/bench_emulator.py --records 1000000 --max-pages 50
 
 Run by hand; prints the figures. The emulator runs in a child process (so its peak RSS is
@@ -8,7 +9,9 @@ Run by hand; prints the figures. The emulator runs in a child process (so its pe
 store, serves HTTPS, and times every request inside the WSGI app (server-side latency: routing,
 SOQL execute, page fetch, render, JSON encoding; not TLS or the socket). This process is the
 client: ``query`` + ``query_more`` through simple-salesforce (records/s, client-side latency with
-JSON parsing), then raw HTTPS fetches of pages spread over the whole cursor.
+JSON parsing), then raw HTTPS fetches of pages spread over the whole cursor, then the first page
+alone (a new ``query`` each time) ``--first-samples`` times. The last line sums it up:
+first-page and next-page latency (server-side p50) and records/s.
 """
 import argparse
 import json
@@ -93,6 +96,7 @@ def main():
     ap.add_argument("--batch", type=int, default=2000)
     ap.add_argument("--max-pages", type=int, default=0, help="simple-salesforce pass: stop after N pages (0: all)")
     ap.add_argument("--samples", type=int, default=40, help="raw HTTPS page fetches spread over the cursor")
+    ap.add_argument("--first-samples", type=int, default=10, help="new queries timed for their first page")
     ap.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve:
@@ -118,13 +122,16 @@ def main():
     assert first["totalSize"] == args.records, first["totalSize"]
     page_times = []
     total = len(first["records"])
+    seen = {r["Id"] for r in first["records"]}
     res = first
     while not res["done"] and (not args.max_pages or len(page_times) + 1 < args.max_pages):
         t1 = time.perf_counter()
         res = sf.query_more(res["nextRecordsUrl"], identifier_is_url=True, headers=headers)
         page_times.append(time.perf_counter() - t1)
         total += len(res["records"])
+        seen.update(r["Id"] for r in res["records"])
     elapsed = time.perf_counter() - t
+    assert len(seen) == total, (len(seen), total)   # no record served twice
     if not args.max_pages:
         assert total == args.records, total
     print(f"first page (parse + execute + render, client-side): {t_first * 1000:.0f} ms")
@@ -152,6 +159,14 @@ def main():
         samples.append(time.perf_counter() - t1)
     print(f"first page over raw HTTPS: {t_first_raw * 1000:.0f} ms")
     print(f"{len(samples)} pages of {args.batch} over raw HTTPS, spread over the cursor (client-side): {fmt(samples)}")
+    firsts = []
+    for _ in range(args.first_samples):
+        t1 = time.perf_counter()
+        r = raw.get(info["url"] + "/services/data/v62.0/query", params={"q": SOQL})
+        r.content
+        assert r.status_code == 200 and r.json()["totalSize"] == args.records, r.text[:200]
+        firsts.append(time.perf_counter() - t1)
+    print(f"first page of {len(firsts)} new queries over raw HTTPS (client-side): {fmt(firsts)}")
 
     child.stdin.write("quit\n")
     child.stdin.flush()
@@ -159,10 +174,13 @@ def main():
     child.wait(timeout=120)
     queries = [s for p, s in timings if p.endswith("/query")]
     more = [s for p, s in timings if "/query/" in p]
-    print(f"server-side: query (execute + first page) {fmt(queries)}; "
+    print(f"server-side: query (execute + first page) {fmt(queries)} (n={len(queries)}); "
           f"query_more pages {fmt(more)} (n={len(more)})")
-    print(f"emulator peak RSS {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024:.0f} MB "
-          f"(child process, ru_maxrss); load average {os.getloadavg()[0]:.1f}")
+    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(f"emulator peak RSS {rss:.0f} MB (child process, ru_maxrss); load average {os.getloadavg()[0]:.1f}")
+    print(f"SUMMARY records={args.records:,} first_page_server_p50={pct(queries, 0.5):.0f}ms "
+          f"first_page_client_p50={pct(firsts or [t_first_raw], 0.5):.0f}ms "
+          f"next_page_server_p50={pct(more, 0.5):.0f}ms records_per_s={total / elapsed:,.0f} peak_rss={rss:.0f}MB")
 
 
 if __name__ == "__main__":

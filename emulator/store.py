@@ -14,10 +14,12 @@ import copy
 import itertools
 import json
 import os
+import queue
 import re
 import sqlite3
 import threading
 import weakref
+from collections import deque
 from datetime import datetime
 from typing import Iterable, Iterator
 
@@ -151,12 +153,19 @@ class Store:
         # one connection per thread, closed when the thread ends (the server runs a thread per
         # client connection: connections kept past their thread would each hold a page cache)
         self._conns: "weakref.WeakSet[_ConnBox]" = weakref.WeakSet()
-        # Query cursors' ids live in a side database, not in Python lists: one (cursor, seq) -> id
-        # table, rows dropped when the cursor object goes away. Never kept across restarts.
+        # Query cursors' ids live in a side database (``<store>-cursors``), not in Python lists: one
+        # table ``c<n>`` per cursor, its rowid the position in the result (1-based); dropped by the
+        # spill worker once the cursor object goes away. Never kept across restarts.
         self.spill_path = path + "-cursors"
         self._spill_local = threading.local()
         self._spill_n = itertools.count(1)
-        self._spill_garbage: list[int] = []
+        self._spill_garbage: deque[int] = deque()     # appended by finalizers: no locks taken there
+        self._spill_jobs: "queue.Queue[_Fill | None]" = queue.Queue()
+        self._spill_worker: threading.Thread | None = None
+        self._spill_running: "_Fill | None" = None
+        self._snapshots: list[sqlite3.Connection] = []  # idle snapshot connections (spill attached)
+        self._snap_lock = threading.Lock()
+        self._closing = False
         for suffix in ("", "-wal", "-shm"):
             if os.path.exists(self.spill_path + suffix):
                 os.remove(self.spill_path + suffix)
@@ -213,35 +222,32 @@ class Store:
             conn.execute("PRAGMA synchronous=OFF")
             conn.execute("PRAGMA cache_size=-8000")
             conn.execute("PRAGMA temp_store=FILE")
-            conn.execute("CREATE TABLE IF NOT EXISTS ids (cursor INTEGER NOT NULL, seq INTEGER NOT NULL, "
-                         "id TEXT NOT NULL, PRIMARY KEY (cursor, seq)) WITHOUT ROWID")
             self._spill_local.conn = conn
             self._spill_local.box = _ConnBox(conn, self._conns)
         return conn
 
     def _spill_begin(self) -> tuple[sqlite3.Connection, int]:
-        db = self.spill_db
-        garbage, self._spill_garbage[:] = list(self._spill_garbage), []
-        for cid in garbage:
-            db.execute("DELETE FROM ids WHERE cursor=?", (cid,))
-        return db, next(self._spill_n)
+        self._ensure_spill_worker()
+        return self.spill_db, next(self._spill_n)
 
     def _spill_release(self, cid: int):
-        # called from a finalizer, possibly mid-statement on this thread: only note it
+        # called from a finalizer, possibly mid-statement on this thread: only note it (the spill
+        # worker drops the table)
         self._spill_garbage.append(cid)
 
     def spill_ids(self, ids: Iterable[str]) -> "SpilledIds":
         """Write an ordered stream of ids to the side database; a list-like view of them."""
         db, cid = self._spill_begin()
+        db.execute(f"CREATE TABLE c{cid} (id TEXT NOT NULL)")
         n = 0
         it = iter(ids)
         while True:
-            chunk = [(cid, n + i, rid) for i, rid in enumerate(itertools.islice(it, 20000))]
+            chunk = [(n + i + 1, rid) for i, rid in enumerate(itertools.islice(it, 20000))]
             if not chunk:
                 break
             db.execute("BEGIN")
             try:
-                db.executemany("INSERT INTO ids(cursor, seq, id) VALUES (?,?,?)", chunk)
+                db.executemany(f"INSERT INTO c{cid}(rowid, id) VALUES (?,?)", chunk)
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
@@ -272,10 +278,11 @@ class Store:
                            for i, (desc, last) in enumerate(order))
             hi = -1 if limit is None else offset + limit
             db.execute("BEGIN")
+            db.execute(f"CREATE TABLE c{cid} (id TEXT NOT NULL)")
             cur = db.execute(
-                f"INSERT INTO ids(cursor, seq, id) SELECT ?, n - ?, id FROM (SELECT row_number() OVER "
+                f"INSERT INTO c{cid}(rowid, id) SELECT n - ? + 1, id FROM (SELECT row_number() OVER "
                 f"(ORDER BY {by}, rowid) - 1 AS n, id FROM {tmp}) WHERE n >= ? AND (? < 0 OR n < ?)",
-                (cid, offset, offset, hi, hi))
+                (offset, offset, hi, hi))
             n = cur.rowcount
             db.execute("COMMIT")
         except BaseException:
@@ -286,7 +293,126 @@ class Store:
             db.execute(f"DROP TABLE IF EXISTS {tmp}")
         return SpilledIds(self, cid, n)
 
+    # -- snapshot queries: totalSize and the first page now, the rest filled in the background ---
+    def _snapshot_take(self) -> sqlite3.Connection:
+        with self._snap_lock:
+            if self._snapshots:
+                return self._snapshots.pop()
+        conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+        conn.execute("PRAGMA cache_size=-16000")
+        conn.execute("ATTACH DATABASE ? AS spill", (self.spill_path,))
+        conn.execute("PRAGMA spill.journal_mode=WAL")
+        conn.execute("PRAGMA spill.synchronous=OFF")
+        return conn
+
+    def _snapshot_give(self, conn: sqlite3.Connection):
+        if conn.in_transaction:
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                _close_quietly(conn)
+                return
+        with self._snap_lock:
+            if not self._closing and len(self._snapshots) < 4:
+                self._snapshots.append(conn)
+                return
+        _close_quietly(conn)
+
+    def snapshot_ids(self, org_key: str, obj: str, include_deleted: bool, where: list[str], params: list,
+                     order: list[str], offset: int = 0, limit: int | None = None, keep: int = 10_000):
+        """The ids ``select`` would stream, as one consistent snapshot: a list when there are at
+        most ``keep``, else a ``LazyIds`` whose length (the count) and first ``keep`` ids are read
+        now and whose full sequence a background worker writes into the side database with one
+        ``INSERT ... SELECT`` inside SQLite, in the same read transaction (WAL: writes made after
+        the count don't show), so pages never shift however the org changes meanwhile."""
+        conn = self._snapshot_take()
+        handed = False
+        try:
+            conn.execute("BEGIN")
+            n = self._count_sql(conn, org_key, obj, include_deleted, where, params)
+            n = max(0, n - offset)
+            if limit is not None:
+                n = min(n, limit)
+            if n == 0:
+                return []
+            sql, args = self._select_sql(org_key, obj, include_deleted, where, params, order, offset,
+                                         min(n, keep), ids_only=True)
+            head = [r[0] for r in conn.execute(sql, args)]
+            if n <= keep:
+                return head
+            cid = next(self._spill_n)
+            sql, args = self._select_sql(org_key, obj, include_deleted, where, params, order, offset, n,
+                                         ids_only=True)
+            fill = _Fill(conn, cid, n, sql, args)
+            ids = LazyIds(self, cid, n, head, fill)
+            fill.target = weakref.ref(ids)
+            self._ensure_spill_worker()
+            self._spill_jobs.put(fill)
+            handed = True
+            return ids
+        finally:
+            if not handed:
+                self._snapshot_give(conn)
+
+    def _ensure_spill_worker(self):
+        if self._spill_worker is None or not self._spill_worker.is_alive():
+            with self._snap_lock:
+                if self._spill_worker is None or not self._spill_worker.is_alive():
+                    self._spill_worker = threading.Thread(target=self._spill_loop, name="emulator-spill",
+                                                          daemon=True)
+                    self._spill_worker.start()
+
+    def _spill_loop(self):
+        """Fills cursors' tables one after another and drops those of cursors gone."""
+        while True:
+            self._drop_garbage()
+            try:
+                job = self._spill_jobs.get(timeout=0.5)
+            except queue.Empty:
+                if self._closing:
+                    return
+                continue
+            if job is None:
+                return
+            self._spill_running = job
+            try:
+                job.run(self)
+            finally:
+                self._spill_running = None
+                self._snapshot_give(job.conn)
+
+    def _drop_garbage(self):
+        if not self._spill_garbage:
+            return
+        db = self.spill_db
+        while self._spill_garbage:
+            cid = self._spill_garbage.popleft()
+            try:
+                db.execute(f"DROP TABLE IF EXISTS c{cid}")
+            except sqlite3.Error:
+                pass
+
     def close(self):
+        self._closing = True
+        worker = self._spill_worker
+        if worker is not None and worker.is_alive():
+            running = self._spill_running
+            if running is not None:
+                running.conn.interrupt()
+            while True:
+                try:
+                    job = self._spill_jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if job is not None:
+                    job.fail(RuntimeError("emulator store closed"))
+                    _close_quietly(job.conn)
+            self._spill_jobs.put(None)
+            worker.join(timeout=10)
+        with self._snap_lock:
+            idle, self._snapshots[:] = list(self._snapshots), []
+        for conn in idle:
+            _close_quietly(conn)
         for box in list(self._conns):
             box.close()
         self._conns.clear()
@@ -348,10 +474,10 @@ class Store:
             for (data,) in rows:
                 yield loads(data)
 
-    def select(self, org_key: str, obj: str, include_deleted: bool, where: list[str], params: list,
-               order: list[str] | None, offset: int = 0, limit: int | None = None, ids_only: bool = False):
-        """Ids (or (id, JSON text) rows) of one object filtered and ordered in SQLite; a stream.
-        Ties in ``order`` keep insertion order, like ``scan``."""
+    @staticmethod
+    def _select_sql(org_key: str, obj: str, include_deleted: bool, where: list[str], params: list,
+                    order: list[str] | None, offset: int = 0, limit: int | None = None,
+                    ids_only: bool = False) -> tuple[str, list]:
         sql = ("SELECT id FROM records" if ids_only else "SELECT id, data FROM records") + \
             " WHERE org=? AND object=?" + ("" if include_deleted else " AND deleted=0")
         for w in where:
@@ -364,6 +490,13 @@ class Store:
         if limit is not None or offset:
             sql += " LIMIT ? OFFSET ?"
             args += [-1 if limit is None else limit, offset]
+        return sql, args
+
+    def select(self, org_key: str, obj: str, include_deleted: bool, where: list[str], params: list,
+               order: list[str] | None, offset: int = 0, limit: int | None = None, ids_only: bool = False):
+        """Ids (or (id, JSON text) rows) of one object filtered and ordered in SQLite; a stream.
+        Ties in ``order`` keep insertion order, like ``scan``."""
+        sql, args = self._select_sql(org_key, obj, include_deleted, where, params, order, offset, limit, ids_only)
         cur = self.db.execute(sql, args)
         while True:
             rows = cur.fetchmany(5000)
@@ -375,11 +508,15 @@ class Store:
             else:
                 yield from rows
 
-    def count_where(self, org_key: str, obj: str, include_deleted: bool, where: list[str], params: list) -> int:
+    @staticmethod
+    def _count_sql(db, org_key: str, obj: str, include_deleted: bool, where: list[str], params: list) -> int:
         sql = "SELECT count(*) FROM records WHERE org=? AND object=?" + ("" if include_deleted else " AND deleted=0")
         for w in where:
             sql += f" AND ({w})"
-        return self.db.execute(sql, [org_key, obj, *params]).fetchone()[0]
+        return db.execute(sql, [org_key, obj, *params]).fetchone()[0]
+
+    def count_where(self, org_key: str, obj: str, include_deleted: bool, where: list[str], params: list) -> int:
+        return self._count_sql(self.db, org_key, obj, include_deleted, where, params)
 
     def get_many(self, org_key: str, record_ids: Iterable[str]) -> dict[str, dict]:
         out = {}
@@ -730,7 +867,7 @@ class SpilledIds:
             if stop <= start:
                 return []
             rows = self.store.spill_db.execute(
-                "SELECT id FROM ids WHERE cursor=? AND seq>=? AND seq<? ORDER BY seq", (self.cid, start, stop))
+                f"SELECT id FROM c{self.cid} WHERE rowid>? AND rowid<=? ORDER BY rowid", (start, stop))
             out = [r[0] for r in rows]
             return out if step == 1 else out[::step]
         if k < 0:
@@ -748,6 +885,65 @@ class SpilledIds:
 
     def __repr__(self):
         return f"<SpilledIds cursor={self.cid} n={self.n}>"
+
+
+class _Fill:
+    """One cursor's table, filled by the spill worker from its snapshot connection (a read
+    transaction already open: the count and the head were read in it)."""
+
+    def __init__(self, conn: sqlite3.Connection, cid: int, n: int, sql: str, args: list):
+        self.conn, self.cid, self.n, self.sql, self.args = conn, cid, n, sql, args
+        self.done = threading.Event()
+        self.error: BaseException | None = None
+        self.target = None
+
+    def fail(self, error: BaseException):
+        self.error = error
+        self.done.set()
+
+    def run(self, store: "Store"):
+        conn = self.conn
+        try:
+            if self.target is not None and self.target() is None:   # cursor already gone
+                self.fail(RuntimeError("cursor released"))
+                return
+            conn.execute(f"CREATE TABLE spill.c{self.cid} (id TEXT NOT NULL)")
+            cur = conn.execute(f"INSERT INTO spill.c{self.cid}(id) {self.sql}", self.args)
+            if cur.rowcount != self.n:
+                raise RuntimeError(f"cursor fill wrote {cur.rowcount} ids, counted {self.n}")
+            conn.execute("COMMIT")
+            self.done.set()
+        except BaseException as e:  # noqa: BLE001 - reported to the page that waits for it
+            if conn.in_transaction:
+                try:
+                    conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+            self.fail(e)
+
+
+class LazyIds(SpilledIds):
+    """A snapshot query's ids: the count and the first ids known at once, the rest readable from
+    the side database once the spill worker has filled it (a page past the head waits for that)."""
+
+    def __init__(self, store: Store, cid: int, n: int, head: list[str], fill: _Fill):
+        super().__init__(store, cid, n)
+        self.head, self.fill = head, fill
+
+    def __getitem__(self, k):
+        if isinstance(k, slice):
+            start, stop, step = k.indices(self.n)
+            if stop <= len(self.head) and step == 1:
+                return self.head[start:stop]
+            if not self.fill.done.is_set():
+                self.fill.done.wait(600)
+            if self.fill.error is not None or not self.fill.done.is_set():
+                raise RuntimeError(f"query cursor unavailable: {self.fill.error!r}")
+            return super().__getitem__(k)
+        return super().__getitem__(k)
+
+    def __repr__(self):
+        return f"<LazyIds cursor={self.cid} n={self.n} head={len(self.head)} filled={self.fill.done.is_set()}>"
 
 
 class OrgView:
@@ -806,6 +1002,11 @@ class OrgView:
         if not hidden:
             return (loads(data) for _, data in rows)
         return ({k: v for k, v in loads(data).items() if k not in hidden} for _, data in rows)
+
+    def snapshot_ids(self, name: str, include_deleted: bool, where, params, order, offset=0, limit=None,
+                     keep=10_000):
+        return self.store.snapshot_ids(self.org_key, self.catalog.get(name)["name"], include_deleted, where, params,
+                                       order, offset, limit, keep)
 
     def count_where(self, name: str, include_deleted: bool, where, params) -> int:
         return self.store.count_where(self.org_key, self.catalog.get(name)["name"], include_deleted, where, params)

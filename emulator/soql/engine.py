@@ -14,6 +14,10 @@ from .where import ParentCache, WhereCompiler, accessor, category
 # Past this many matching ids a store that can spill (one with ``spill_ids``/``spill_sort``) gets
 # them instead of a Python list, so a cursor over a million rows costs disk, not memory.
 SPILL_AT = 50_000
+# A store with ``snapshot_ids`` answers a query SQLite filters and sorts completely with the count
+# and this many ids at once; the rest of the cursor is written to its side database in the
+# background (the first page costs a COUNT and a LIMIT, not the whole result).
+HEAD_ROWS = 10_000
 
 
 class QueryResult:
@@ -71,6 +75,11 @@ def execute(query: Query, ds, *, include_deleted: bool = False, now: Optional[da
         if not bound.count_all and not bound.aggregates and order is not None:
             # filtered and sorted by SQLite: ids stream out in their final order
             offset = q.offset or 0
+            snapshot = getattr(ds, "snapshot_ids", None)
+            if complete and snapshot is not None:
+                ids = snapshot(name, include_deleted, where, params, order, offset, q.limit,
+                               keep=min(SPILL_AT, HEAD_ROWS))
+                return QueryResult(bound, ds, include_deleted, now, len(ids), ids)
             if complete:
                 it = ds.select_ids(name, include_deleted, where, params, order, offset, q.limit)
             else:
