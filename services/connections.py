@@ -82,8 +82,10 @@ OAUTH_NAME = "salesforce"
 STATE_TTL_SECONDS = 15 * 60
 ACCESS_DENIED = ("Salesforce access was not approved (Deny was chosen on Salesforce's page), so nothing was "
                  "connected. Click Connect to try again.")
-API_ACCESS_HELP = ("Your Salesforce edition or licence must allow API access. Terapage cannot bypass "
-                   "Salesforce API restrictions on a client’s org.")
+API_DISABLED = ("This Salesforce org does not allow API access, so nothing was connected. Terapage cannot bypass "
+                "Salesforce API restrictions on a client’s org: ask your Salesforce administrator to enable API "
+                "access (an edition that includes it, and the “API Enabled” permission for the user who "
+                "connects), then click Connect again.")
 
 
 class ConnectError(Exception):
@@ -354,7 +356,7 @@ def complete_connect(workspace, user, args: Mapping[str, str]) -> ConnectResult:
 def _connect_error(err: SalesforceError, login_url: str) -> ConnectError:
     host = urlsplit(login_url).netloc
     if isinstance(err, ApiDisabled):
-        return ConnectError(f"This Salesforce org does not allow API access. {API_ACCESS_HELP}", code="api_disabled")
+        return ConnectError(API_DISABLED, code="api_disabled")
     if err.code == "TLS_ERROR":
         return ConnectError(f"Could not verify the certificate of {host}; nothing was connected.", code="tls_error")
     if isinstance(err, Transient):

@@ -25,9 +25,9 @@ def _away(url: str):
     return redirect(url, code=303)
 
 
-def _connect_page(form: ConnectForm, error: str | None = None, status: int = 200):
+def _connect_page(form: ConnectForm, error: str | None = None, status: int = 200, error_code: str | None = None):
     workspace = current_workspace()
-    return make_response(render_template("wizard/connect.html", form=form, error=error,
+    return make_response(render_template("wizard/connect.html", form=form, error=error, error_code=error_code,
                                          connections=connection_service.connections_for(workspace)), status)
 
 
@@ -61,7 +61,7 @@ def callback():
         result = connection_service.complete_connect(current_workspace(), current_user, request.args)
     except connection_service.ConnectError as exc:
         # Deny on Salesforce's page (or a reload of that answer) is the person's choice, not a bad request.
-        return _connect_page(ConnectForm(formdata=None), error=exc.message,
+        return _connect_page(ConnectForm(formdata=None), error=exc.message, error_code=exc.code,
                              status=200 if exc.code == "access_denied" else 400)
     conn = result.connection
     verb = "Reconnected" if result.reconnected else "Connected"

@@ -211,8 +211,10 @@ def test_org_without_api_access_shows_the_guide_words_and_saves_nothing(app, emu
     response = connect(client, emu, username="admin@smallshop.example")
     html = response.get_data(as_text=True)
     assert response.status_code == 400
-    assert "This Salesforce org does not allow API access." in html
-    assert "Terapage cannot bypass Salesforce API restrictions" in html
+    assert "This Salesforce org does not allow API access, so nothing was connected." in html
+    assert "ask your Salesforce administrator to enable API access" in html and "Connect again" in html
+    for sentence in ("does not allow API access", "must allow API access", "cannot bypass Salesforce API restrictions"):
+        assert html.count(sentence) <= 1, sentence  # said once
     assert _connections() == []
 
 
