@@ -63,8 +63,9 @@ class Config:
     REDIS_URL = _str("REDIS_URL")
     RQ_QUEUES = ["sync", "default", "mail"]
     SCHEDULER_TICK_SECONDS = _int("SCHEDULER_TICK_SECONDS", 30)
+    # Also sets the one-active-run-per-plan Redis lock's expiry: 4 × this (at least 30 s),
+    # extended by the run's heartbeat while it works (services.runs).
     WORKER_LOST_AFTER_SECONDS = _int("WORKER_LOST_AFTER_SECONDS", 180)
-    RUN_LOCK_SECONDS = _int("RUN_LOCK_SECONDS", 1800)
     SYNC_LOOKBACK_SECONDS = _int("SYNC_LOOKBACK_SECONDS", 300)
     SYNC_PAGE_SIZE = _int("SYNC_PAGE_SIZE", 2000)
     OUTCOME_RETENTION_DAYS = _int("OUTCOME_RETENTION_DAYS", 90)

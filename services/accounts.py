@@ -1,6 +1,7 @@
 """People, workspaces and memberships: the verbs the seed command, the views and tests use."""
 from __future__ import annotations
 
+from flask import current_app
 from sqlalchemy import func, select
 
 from functools import lru_cache
@@ -63,7 +64,8 @@ def authenticate(email: str, password: str) -> User | None:
 
 def create_workspace(name: str, *, default_phone_region: str | None = "GB",
                      timezone: str = "Europe/London", commit: bool = True) -> Workspace:
-    workspace = Workspace(name=name.strip(), default_phone_region=default_phone_region, timezone=timezone)
+    workspace = Workspace(name=name.strip(), default_phone_region=default_phone_region, timezone=timezone,
+                          daily_invite_cap=current_app.config.get("DAILY_INVITE_CAP", 500))
     db.session.add(workspace)
     if commit:
         db.session.commit()
