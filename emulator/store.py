@@ -35,6 +35,9 @@ CREATE TABLE IF NOT EXISTS records (
 CREATE INDEX IF NOT EXISTS records_scan ON records(org, object, deleted, rowid);
 DROP INDEX IF EXISTS records_modstamp;
 CREATE INDEX IF NOT EXISTS records_modstamp_id ON records(org, object, modstamp, id, deleted);
+-- live rows by SystemModstamp: a cursor's COUNT walks a range of it without testing IsDeleted per
+-- row, and the sync's ORDER BY SystemModstamp, Id reads off it (queryAll uses the index above)
+CREATE INDEX IF NOT EXISTS records_live_modstamp ON records(org, object, deleted, modstamp, id);
 CREATE TABLE IF NOT EXISTS schema (org TEXT NOT NULL, name TEXT NOT NULL, describe TEXT NOT NULL,
     PRIMARY KEY (org, name));
 CREATE TABLE IF NOT EXISTS seq (org TEXT NOT NULL, prefix TEXT NOT NULL, n INTEGER NOT NULL,
@@ -337,7 +340,9 @@ class Store:
                 return []
             sql, args = self._select_sql(org_key, obj, include_deleted, where, params, order, offset,
                                          min(n, keep), ids_only=True)
-            head = [r[0] for r in conn.execute(sql, args)]
+            # one string from SQLite, split in C: ten times quicker than a Python row per id
+            text = conn.execute(f"SELECT group_concat(id, ',') FROM ({sql})", args).fetchone()[0]
+            head = text.split(",") if text else []
             if n <= keep:
                 return head
             cid = next(self._spill_n)
@@ -866,9 +871,10 @@ class SpilledIds:
             start, stop, step = k.indices(self.n)
             if stop <= start:
                 return []
-            rows = self.store.spill_db.execute(
-                f"SELECT id FROM c{self.cid} WHERE rowid>? AND rowid<=? ORDER BY rowid", (start, stop))
-            out = [r[0] for r in rows]
+            text = self.store.spill_db.execute(
+                f"SELECT group_concat(id, ',') FROM (SELECT id FROM c{self.cid} WHERE rowid>? AND rowid<=? "
+                f"ORDER BY rowid)", (start, stop)).fetchone()[0]
+            out = text.split(",") if text else []
             return out if step == 1 else out[::step]
         if k < 0:
             k += self.n
@@ -913,6 +919,9 @@ class _Fill:
                 raise RuntimeError(f"cursor fill wrote {cur.rowcount} ids, counted {self.n}")
             conn.execute("COMMIT")
             self.done.set()
+            ids = self.target() if self.target is not None else None
+            if ids is not None:
+                ids.head = []   # all in the side database now: memory stays bounded by fills in flight
         except BaseException as e:  # noqa: BLE001 - reported to the page that waits for it
             if conn.in_transaction:
                 try:
@@ -933,8 +942,9 @@ class LazyIds(SpilledIds):
     def __getitem__(self, k):
         if isinstance(k, slice):
             start, stop, step = k.indices(self.n)
-            if stop <= len(self.head) and step == 1:
-                return self.head[start:stop]
+            head = self.head
+            if stop <= len(head) and step == 1:
+                return head[start:stop]
             if not self.fill.done.is_set():
                 self.fill.done.wait(600)
             if self.fill.error is not None or not self.fill.done.is_set():
