@@ -119,6 +119,9 @@ def register_hooks(app: Flask) -> None:
     def _not_allowed(_error):
         return _error_page("errors/405.html", 405)
 
+    from core.labels import status_label
+    app.add_template_filter(status_label, "status_label")
+
     @app.context_processor
     def _globals():
         return {

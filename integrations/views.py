@@ -10,6 +10,7 @@ from flask import Blueprint, current_app, url_for
 from sqlalchemy import func
 
 from core.extensions import db
+from core.labels import status_label
 from core.security import login_required, requires
 from core.tenancy import scoped
 from core.web import render
@@ -31,7 +32,7 @@ def _salesforce_summary() -> dict:
     elif connected == total:
         status, label = "connected", f"Connected ({connected} org{'s' if connected != 1 else ''})"
     elif rows.get("needs_reconnect"):
-        status, label = "needs_reconnect", "Needs reconnect"
+        status, label = "needs_reconnect", status_label("needs_reconnect")
     else:
         status, label = "disconnected", "Disconnected" if connected == 0 else f"{connected} of {total} connected"
     return {"status": status, "label": label, "total": total}

@@ -118,7 +118,7 @@ def test_pause_and_resume_through_htmx_swap_the_row(client, world):
     response = post(client, f"/operations/plans/{plan.id}/pause", headers={"HX-Request": "true"})
     assert response.status_code == 200
     body = response.get_data(as_text=True)
-    assert body.lstrip().startswith(f'<tr id="plan-{plan.id}"') and ">paused<" in body and ">Resume<" in body
+    assert body.lstrip().startswith(f'<tr id="plan-{plan.id}"') and ">Paused<" in body and ">Resume<" in body
     assert db.session.get(ImportPlan, plan.id).status == "paused"
 
     before = utcnow()
@@ -501,3 +501,34 @@ def test_lookup_names_whom_a_record_skipped_by_the_engine_duplicates(client, wor
     as_(client, world, "researcher")
     html = client.get("/operations/lookup?q=p00001@example.org").get_data(as_text=True)
     assert f'Same person as <a href="/participants/{first.id}">{first.display_name}</a>' in html
+
+
+def test_every_plan_run_and_connection_status_is_shown_in_words(client, world):
+    """One mapping (core.labels, the status_label filter) wherever a status badge is shown: no
+    raw code such as needs_reconnect or held on the pages."""
+    from core.labels import STATUS_LABELS
+    from models import SalesforceConnection
+    plan = db.session.get(ImportPlan, world["ids"]["plan"])
+    plan.status, plan.status_reason = "held", "Salesforce no longer accepts the token"
+    conn = db.session.get(SalesforceConnection, world["ids"]["connection"])
+    conn.status = "needs_reconnect"
+    db.session.commit()
+    interrupted = add_run(world, status="interrupted", reason="worker lost")
+    add_run(world, status="partial")
+    as_(client, world)
+    pages = ["/", "/operations/", f"/operations/plans/{plan.id}/runs", f"/operations/connections/{conn.id}",
+             f"/operations/runs/{interrupted.id}", "/admin/configuration/integrations/salesforce", "/wizard/new",
+             "/operations/lookup?q=nobody@nowhere.example"]
+    seen = set()
+    for url in pages:
+        response = client.get(url)
+        assert response.status_code == 200, url
+        html = response.get_data(as_text=True)
+        for code, text in re.findall(r'<span class="badge badge-([a-z_]+)[^"]*"[^>]*>([^<]*)</span>', html):
+            if code in STATUS_LABELS:
+                assert text == STATUS_LABELS[code], (url, code, text)
+                seen.add(code)
+        assert ">needs_reconnect<" not in html and ">held<" not in html, url
+    assert {"held", "needs_reconnect", "interrupted", "partial"} <= seen
+    lookup = client.get("/operations/lookup?q=nobody@nowhere.example").get_data(as_text=True)
+    assert "On hold: reconnect needed" in lookup

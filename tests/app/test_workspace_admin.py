@@ -29,7 +29,7 @@ def test_salesforce_page_lists_connections_with_status_read_only_for_researchers
     db.session.commit()
     html = _client(app, world, "researcher").get("/admin/configuration/integrations/salesforce").get_data(as_text=True)
     for text in ("Production", "00D000000000001EAA", "ops@alpha.example", "connected", "UAT sandbox",
-                 "needs reconnect", "refresh token revoked", "Needs reconnect"):
+                 ">Needs reconnect</span>", "refresh token revoked", "Needs reconnect"):
         assert text in html, text
     assert ">Connect</a>" not in html
     researcher = _client(app, world, "researcher")

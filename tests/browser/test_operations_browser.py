@@ -172,7 +172,7 @@ def test_a_live_run_updates_while_running_and_stops_polling_at_its_end(live_serv
     add_outcomes(run, 4, 3)
     run.status, run.finished_at = "succeeded", utcnow()
     db.session.commit()
-    expect(page.locator("#run-status")).to_have_text("succeeded")
+    expect(page.locator("#run-status")).to_have_text("Succeeded")
     expect(page.locator("#run-progress-text")).to_have_text("6 of 6 records processed (100%)")
     # The full outcome table loads itself on the run-finished event and replaces the live log,
     # so a finished run shows each outcome once.
@@ -193,12 +193,12 @@ def test_a_real_sync_polled_to_its_end_then_filtered_and_exported(app, live_serv
     run = runs.request_run(plan, trigger="manual")
     sign_in(page, live_server.url, "admin@terapage.example")
     page.goto(f"{live_server.url}/operations/runs/{run.id}")
-    expect(page.locator("#run-status")).to_have_text("queued")
+    expect(page.locator("#run-status")).to_have_text("Queued")
     expect(page.locator("#run-live")).to_have_attribute("hx-trigger", "every 1s")
 
     drain(app, rconn)  # a worker takes the job: the page follows it to the end
 
-    expect(page.locator("#run-status")).to_have_text("succeeded")
+    expect(page.locator("#run-status")).to_have_text("Succeeded")
     expect(page.locator("#outcome-table tbody tr")).to_have_count(5)
     expect(page.locator("#run-counters [data-counter=imported]")).to_have_text("4")
     expect(page.locator("#run-counters [data-counter=skipped]")).to_have_text("1")
@@ -228,14 +228,14 @@ def test_pause_and_resume_a_plan(live_server, people, page):
     sign_in(page, live_server.url, "admin@terapage.example")
     page.get_by_role("link", name="Imports").click()
     row = page.locator(f"#plan-{plan.id}")
-    expect(row.locator(".plan-status")).to_have_text("active")
+    expect(row.locator(".plan-status")).to_have_text("Active")
     row.get_by_role("button", name="Pause").click()
-    expect(row.locator(".plan-status")).to_have_text("paused")
+    expect(row.locator(".plan-status")).to_have_text("Paused")
     expect(row).to_contain_text("Paused: no scheduled run starts until you resume it.")
     db.session.expire_all()
     assert db.session.get(ImportPlan, plan.id).status == "paused"
     row.get_by_role("button", name="Resume").click()
-    expect(row.locator(".plan-status")).to_have_text("active")
+    expect(row.locator(".plan-status")).to_have_text("Active")
     expect(row.get_by_role("button", name="Pause")).to_be_visible()
     db.session.expire_all()
     resumed = db.session.get(ImportPlan, plan.id)

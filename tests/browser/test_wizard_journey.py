@@ -146,9 +146,9 @@ def run_now_and_finish(app, rconn, page, base, plan_name) -> SyncRun:  # noqa: F
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Imports").click()
     row = page.locator("#plans tr", has_text=plan_name)
     row.get_by_role("button", name="Run now").click()
-    expect(page.locator("#run-status")).to_have_text(re.compile("queued|running"))
+    expect(page.locator("#run-status")).to_have_text(re.compile("Queued|Running"))
     drain(app, rconn, ("sync",))
-    expect(page.locator("#run-status")).to_have_text("succeeded", timeout=20000)
+    expect(page.locator("#run-status")).to_have_text("Succeeded", timeout=20000)
     db.session.expire_all()
     return db.session.scalars(db.select(SyncRun).order_by(SyncRun.id.desc())).first()
 
