@@ -10,7 +10,8 @@ store, serves HTTPS, and times every request inside the WSGI app (server-side la
 SOQL execute, page fetch, render, JSON encoding; not TLS or the socket). This process is the
 client: ``query`` + ``query_more`` through simple-salesforce (records/s, client-side latency with
 JSON parsing), then raw HTTPS fetches of pages spread over the whole cursor, then the first page
-alone (a new ``query`` each time) ``--first-samples`` times. The last line sums it up:
+alone (a new ``query`` each time, once the emulator has finished writing the earlier cursors in the
+background) ``--first-samples`` times. The last line sums it up:
 first-page and next-page latency (server-side p50) and records/s.
 """
 import argparse
@@ -72,6 +73,7 @@ def serve(n: int):
     app.wsgi_app = timed
     tok = server.token_for()
     print(json.dumps({"url": server.url, "ca": server.ca_file, "token": tok["access_token"],
+                      "admin_key": server.admin_key,
                       "instance_url": tok["instance_url"], "load_s": load_s,
                       "rss_mb_after_load": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                       "store_mb": os.path.getsize(server.state.store.path) / 1e6}), flush=True)
@@ -88,6 +90,18 @@ def pct(xs, p):
 def fmt(xs):
     return (f"p50 {pct(xs, 0.5):.1f} ms, p95 {pct(xs, 0.95):.1f} ms, max {max(xs) * 1000:.1f} ms"
             if xs else "n/a")
+
+
+def idle(session, info, timeout=60.0):
+    """Wait until the emulator has written every earlier cursor to its side database, so a first
+    page is timed on its own, not racing the background fill of the query before it."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        state = session.get(info["url"] + "/__emulator/state",
+                            headers={"X-Emulator-Admin-Key": info["admin_key"]}).json()
+        if not state.get("cursor_fills_pending"):
+            return
+        time.sleep(0.05)
 
 
 def main():
@@ -161,6 +175,7 @@ def main():
     print(f"{len(samples)} pages of {args.batch} over raw HTTPS, spread over the cursor (client-side): {fmt(samples)}")
     firsts = []
     for _ in range(args.first_samples):
+        idle(raw, info)
         t1 = time.perf_counter()
         r = raw.get(info["url"] + "/services/data/v62.0/query", params={"q": SOQL})
         r.content

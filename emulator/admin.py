@@ -136,4 +136,5 @@ def state():
     s = st()
     return _json({"url": s.url, "clock": s.clock.state(), "api_usage": s.api_usage,
                   "faults": s.faults.list(), "cursors": len(s.cursors),
+                  "cursor_fills_pending": s.store.pending_fills(),
                   "counts": {k: s.store.counts(k) for k in s.orgs}})

@@ -228,3 +228,51 @@ def test_closing_the_store_with_fills_pending_does_not_hang(monkeypatch):
         second.ids[10:20]                                # never filled: an error, not a hang
     del first
     server.stop()
+
+
+def test_counts_from_the_kept_totals_match_counting_rows(org):
+    """COUNT with no WHERE reads the per-object totals the triggers keep; ``SystemModstamp >= t``
+    subtracts the rows before t when they are fewer: both agree with counting rows, on either side
+    of the middle, with queryAll, and after creates, deletes and undeletable updates."""
+    store = org.state.store
+    view = _view(org)
+
+    def rows(where_sql="", include_deleted=False, args=()):
+        live = "" if include_deleted else " AND deleted=0"
+        return store.db.execute(f"SELECT count(*) FROM records WHERE org='production' AND object='Contact'{live}"
+                                f"{where_sql}", args).fetchone()[0]
+    stamps = sorted(r[0] for r in store.db.execute(
+        "SELECT modstamp FROM records WHERE org='production' AND object='Contact'"))
+    for _ in range(2):
+        for qa in (False, True):
+            assert execute(parse("SELECT COUNT() FROM Contact"), view, include_deleted=qa).total_size == \
+                rows(include_deleted=qa)
+            for k in (0, 5, len(stamps) // 3, len(stamps) // 2, len(stamps) - 3, len(stamps) - 1):
+                t = stamps[k][:19] + "Z"
+                for op in (">=", ">"):
+                    soql = f"SELECT Id FROM Contact WHERE SystemModstamp {op} {t}"
+                    want = rows(f" AND modstamp {op} ?", qa, (stamps[k][:19] + ".000+0000",))
+                    assert execute(parse(soql), view, include_deleted=qa).total_size == want, (soql, qa)
+                    assert execute(parse(soql.replace("Id FROM", "COUNT() FROM")), view,
+                                   include_deleted=qa).total_size == want, (soql, qa)
+        # change the org, then count again
+        new = [org.create("Contact", {"LastName": f"Counted{i}"}) for i in range(7)]
+        org.delete("Contact", new[0])
+        org.update("Contact", new[1], {"Email": "x@example.org"})
+        stamps = sorted(r[0] for r in store.db.execute(
+            "SELECT modstamp FROM records WHERE org='production' AND object='Contact'"))
+    kept = dict(((o, d), n) for o, d, n in store.db.execute(
+        "SELECT object, deleted, n FROM record_counts WHERE org='production'"))
+    actual = dict(((o, d), n) for o, d, n in store.db.execute(
+        "SELECT object, deleted, count(*) FROM records WHERE org='production' GROUP BY object, deleted"))
+    assert {k: v for k, v in kept.items() if v} == actual
+
+
+def test_kept_counts_are_rebuilt_on_restart(tmp_path):
+    with EmulatorServer(state_dir=tmp_path) as server:
+        for i in range(5):
+            server.create("Contact", {"LastName": f"K{i}"})
+        server.state.store.db.execute("DELETE FROM record_counts")     # as a store from before the table
+    with EmulatorServer(state_dir=tmp_path, keep_data=True) as server:
+        res = execute(parse("SELECT COUNT() FROM Contact"), _view(server))
+        assert res.total_size == 5 == server.count("Contact")
