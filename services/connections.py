@@ -487,11 +487,15 @@ def notify_status(connection: SalesforceConnection, *, own_session: bool = False
     its own (a fresh application context is a fresh Flask-SQLAlchemy session scope): the caller's
     pending changes are neither committed nor rolled back by it."""
     if own_session:
+        connection_id = connection.id
         with current_app.app_context():
             try:
-                row = db.session.get(SalesforceConnection, connection.id)
+                row = db.session.get(SalesforceConnection, connection_id)
                 if row is not None:
                     notify_status(row)
+            except Exception:  # noqa: BLE001
+                log.warning("connection %s: notifying its status failed; the notifications sweep retries",
+                            connection_id, exc_info=True)
             finally:
                 db.session.remove()
         return

@@ -152,3 +152,25 @@ def test_a_refused_refresh_in_a_view_commits_nothing_the_view_had_pending(app, e
         assert raw.execute(select(ImportPlan.status).where(ImportPlan.id == plan.id)).scalar_one() == "held"
         assert raw.execute(select(Incident.kind).where(Incident.closed_at.is_(None))).scalars().all() == \
             ["needs_reconnect"]
+
+
+def test_a_failing_status_hook_neither_hides_the_refusal_nor_drops_the_views_changes(app, emu, conn, monkeypatch):
+    from models import Workspace
+    from services import notifications
+
+    def broken(connection):
+        raise RuntimeError("mail server on fire")
+
+    monkeypatch.setattr(notifications, "notify_connection_status", broken)
+    refresh = cipher().decrypt(conn.refresh_token_enc)
+    assert emu.http_session().post(emu.url + "/services/oauth2/revoke", data={"token": refresh}).status_code == 200
+    with app.test_request_context("/wizard"):
+        workspace = db.session.get(Workspace, conn.workspace_id)
+        workspace.name = "Pending in the view"
+        with pytest.raises(NeedsReconnect):
+            connection_service.client_for(conn).describe_global()
+        assert workspace in db.session.dirty  # not rolled back by the hook's failure
+        db.session.rollback()
+    with db.engine.connect() as raw:
+        assert raw.execute(select(SalesforceConnection.status).where(
+            SalesforceConnection.id == conn.id)).scalar_one() == "needs_reconnect"
