@@ -10,7 +10,6 @@ sees it (fields hidden by field-level security are absent from describes and rec
 """
 from __future__ import annotations
 
-import copy
 import itertools
 import json
 import os
@@ -564,7 +563,14 @@ class Store:
         return self._spill_jobs.qsize() + (self._spill_running is not None)
 
     def count_where(self, org_key: str, obj: str, include_deleted: bool, where: list[str], params: list) -> int:
-        return self._count_sql(self.db, org_key, obj, include_deleted, where, params)
+        db = self.db
+        if db.in_transaction:
+            return self._count_sql(db, org_key, obj, include_deleted, where, params)
+        db.execute("BEGIN")     # the kept count and the rows subtracted from it: one snapshot
+        try:
+            return self._count_sql(db, org_key, obj, include_deleted, where, params)
+        finally:
+            db.execute("COMMIT")
 
     def get_many(self, org_key: str, record_ids: Iterable[str]) -> dict[str, dict]:
         out = {}
@@ -1023,9 +1029,9 @@ class OrgView:
         d = self.catalog.get(key)
         if d is not None:
             hidden = self._hidden(d["name"])
-            d = copy.deepcopy(d)
             if hidden:
-                d["fields"] = [f for f in d["fields"] if f["name"] not in hidden]
+                d = {**d, "fields": [f for f in d["fields"] if f["name"] not in hidden]}
+            # render() copies (through JSON, in C): the catalog's describe is never handed out
             d = cat.render(d, self.api_version, self.instance, d.get("keyPrefix"))
         self._cache[key] = d
         return d
