@@ -79,7 +79,7 @@ def _app(db_url: str, emu: dict, reset: bool):
     app = create_app("test", {
         "SQLALCHEMY_DATABASE_URI": db_url, "REDIS_URL": REDIS_URL, "SYNC_LOOKBACK_SECONDS": 300,
         "SALESFORCE_CLIENT_ID": emu["client_id"], "SALESFORCE_CLIENT_SECRET": emu["client_secret"],
-        "SALESFORCE_CA_FILE": emu["ca_file"], "WORKER_LOST_AFTER_SECONDS": 180})
+        "SALESFORCE_CA_FILE": emu["ca_file"], "WORKER_LOST_AFTER_SECONDS": 180}, worker=True)  # the RQ worker's app, as in a work horse
     ctx = app.app_context()
     ctx.push()
     if reset:

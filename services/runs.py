@@ -325,9 +325,10 @@ def forget_seen(run_ids) -> None:
 
 def _forget_finished_runs_seen() -> None:
     """Rows of runs that ended without deleting theirs (a killed worker): cheap when there are none."""
-    leftover = db.session.execute(select(RunSeenRecord.run_id).join(
-        SyncRun, SyncRun.id == RunSeenRecord.run_id).where(SyncRun.status.in_(FINISHED))
-        .distinct().limit(100)).scalars().all()
+    leftover = db.session.execute(select(SyncRun.id).where(
+        SyncRun.status.in_(FINISHED),
+        select(RunSeenRecord.run_id).where(RunSeenRecord.run_id == SyncRun.id).exists(),
+    ).limit(100)).scalars().all()
     db.session.commit()
     forget_seen(leftover)
 
