@@ -63,6 +63,8 @@ class Config:
     REDIS_URL = _str("REDIS_URL")
     RQ_QUEUES = ["sync", "default", "mail"]
     SCHEDULER_TICK_SECONDS = _int("SCHEDULER_TICK_SECONDS", 30)
+    # How often an idle worker checks that its scheduler process is alive (and starts a new one).
+    SCHEDULER_CHECK_SECONDS = _int("SCHEDULER_CHECK_SECONDS", 30)
     # Also sets the one-active-run-per-plan Redis lock's expiry: 4 × this (at least 30 s),
     # extended by the run's heartbeat while it works (services.runs).
     WORKER_LOST_AFTER_SECONDS = _int("WORKER_LOST_AFTER_SECONDS", 180)
@@ -154,6 +156,7 @@ class TestConfig(Config):
     REMEMBER_COOKIE_SECURE = False
     WORKER_LOST_AFTER_SECONDS = _int("WORKER_LOST_AFTER_SECONDS", 5)
     SCHEDULER_TICK_SECONDS = 1
+    SCHEDULER_CHECK_SECONDS = 1
     SYNC_LOOKBACK_SECONDS = 0
     MAIL_SMTP_HOST = None
     PUBLIC_BASE_URL = "http://localhost"

@@ -7,9 +7,11 @@ worker and every work horse it forks start from ~85 MB instead of ~110 MB (a for
 resident memory counts every page it inherited). Each job runs in its own forked work
 horse inside an application context; the horse gets fresh database connections (a connection
 must never be shared across a fork). The scheduler runs in a child process forked at start, so
-the worker never forks a horse while a scheduler thread might hold a lock. SIGTERM or SIGINT
-stops both: the worker finishes its current job (a second signal kills it), the scheduler stops
-after its current tick.
+the worker never forks a horse while a scheduler thread might hold a lock. The worker watches it
+at every heartbeat (at least every SCHEDULER_CHECK_SECONDS while idle, every 30 s during a job):
+a scheduler that died (killed, out of memory) is logged and forked again from the worker's main
+thread. SIGTERM or SIGINT stops both: the worker finishes its current job (a second signal kills
+it), the scheduler stops after its current tick.
 """
 from __future__ import annotations
 
@@ -29,6 +31,46 @@ log = logging.getLogger("terapage.worker")
 
 class _AppContextMixin:
     flask_app = None
+    # The periodic scheduler's process, watched by this worker (see _watch_scheduler).
+    scheduler_proc: multiprocessing.Process | None = None
+    scheduler_tick_seconds: float = 30
+    scheduler_check_seconds: int | None = None
+    scheduler_restarts = 0
+    _scheduler_parent = None
+
+    def supervise_scheduler(self, proc: multiprocessing.Process, tick_seconds: float,
+                            check_seconds: int | None) -> None:
+        self.scheduler_proc = proc
+        self.scheduler_tick_seconds = tick_seconds
+        self.scheduler_check_seconds = check_seconds
+        self._scheduler_parent = os.getpid()
+
+    @property
+    def dequeue_timeout(self) -> int:
+        # While idle, RQ waits in one blocking dequeue this long between heartbeats; shorter when
+        # a scheduler is watched, so a dead one is noticed within SCHEDULER_CHECK_SECONDS.
+        timeout = super().dequeue_timeout
+        if self.scheduler_proc is not None and self.scheduler_check_seconds:
+            timeout = max(1, min(timeout, int(self.scheduler_check_seconds)))
+        return timeout
+
+    def heartbeat(self, *args, **kwargs):
+        result = super().heartbeat(*args, **kwargs)
+        self._watch_scheduler()
+        return result
+
+    def _watch_scheduler(self) -> None:
+        """Fork the scheduler again if it has died. Only the worker itself does this (a work horse
+        inherits the attributes but is not the scheduler's parent), in its main thread."""
+        proc = self.scheduler_proc
+        if (proc is None or self._scheduler_parent != os.getpid() or getattr(self, "_stop_requested", False)
+                or proc.is_alive()):
+            return
+        log.error("worker %s: scheduler process %s ended (exit code %s); starting a new one",
+                  os.getpid(), proc.pid, proc.exitcode)
+        self.scheduler_proc = start_scheduler_process(self.flask_app, self.scheduler_tick_seconds)
+        self.scheduler_restarts += 1
+        log.info("worker %s: scheduler process %s", os.getpid(), self.scheduler_proc.pid)
 
     def perform_job(self, job, queue, execution):  # noqa: D401 - RQ's hook
         app = self.flask_app
@@ -102,11 +144,14 @@ def run_worker(app, queues=QUEUE_NAMES, burst: bool = False, with_scheduler: boo
         else:
             scheduler_proc = start_scheduler_process(app, tick_seconds)
             log.info("worker %s: scheduler process %s", os.getpid(), scheduler_proc.pid)
+            worker.supervise_scheduler(scheduler_proc, tick_seconds,
+                                       app.config.get("SCHEDULER_CHECK_SECONDS", 30))
     try:
         # with_scheduler here is RQ's own scheduler: it moves jobs due via enqueue_in/enqueue_at
         # and retries with intervals back onto their queues (RQ takes its own lock per queue).
         return worker.work(burst=burst, with_scheduler=True, max_jobs=max_jobs, logging_level="INFO")
     finally:
+        scheduler_proc = worker.scheduler_proc  # the one running now (it may have been restarted)
         if scheduler_proc is not None and scheduler_proc.is_alive():
             scheduler_proc.terminate()
             scheduler_proc.join(timeout=15)

@@ -217,3 +217,53 @@ def test_embedded_redis_when_redis_url_is_unset(monkeypatch):
         queues._connections.clear()
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=20)
+
+
+@pytest.mark.slow
+def test_a_worker_starts_its_scheduler_again_when_it_dies(conn, tmp_path):
+    """SIGKILL of the scheduler process (OOM killer, an operator): the worker notices at its next
+    heartbeat (SCHEDULER_CHECK_SECONDS=1 in tests), says so and forks a new one, which ticks."""
+    import re
+
+    env = worker_env(TEST_DATABASE_URL=f"sqlite:///{tmp_path / 'worker.db'}")
+    migrated = subprocess.run(flask_cmd("db", "upgrade"), cwd=ROOT, env=env, capture_output=True, text=True,
+                              timeout=120)
+    assert migrated.returncode == 0, migrated.stderr[-3000:]
+    proc = subprocess.Popen(flask_cmd("worker", "--queues", "default"), cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
+    reader.start()
+
+    def scheduler_pids() -> list[int]:
+        return [int(m.group(1)) for line in list(lines)
+                for m in [re.search(r"scheduler process (\d+)$", line.strip())] if m]
+
+    def wait_for(predicate, what: str, seconds: float = 60):
+        deadline = time.time() + seconds
+        while time.time() < deadline:
+            if predicate():
+                return
+            assert proc.poll() is None, "".join(lines)[-3000:]
+            time.sleep(0.1)
+        raise AssertionError(f"{what}:\n" + "".join(lines)[-3000:])
+
+    try:
+        wait_for(lambda: scheduler_pids() and conn.get("terapage:scheduler:heartbeat"), "no scheduler ticked")
+        first = scheduler_pids()[0]
+        os.kill(first, signal.SIGKILL)
+        wait_for(lambda: len(scheduler_pids()) >= 2, "the scheduler was not started again")
+        second = scheduler_pids()[1]
+        assert second != first
+        assert any(f"scheduler process {first} ended (exit code -9); starting a new one" in line
+                   for line in lines)
+        conn.delete("terapage:scheduler:heartbeat")
+        wait_for(lambda: conn.get("terapage:scheduler:heartbeat"), "the new scheduler does not tick")
+        os.kill(second, 0)  # alive
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+        reader.join(timeout=5)
+    assert proc.returncode == 0, "".join(lines)[-3000:]
+    assert len(scheduler_pids()) == 2  # no restart during the shutdown
+    assert not any("Traceback" in line for line in lines), "".join(lines)[-3000:]
