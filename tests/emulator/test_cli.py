@@ -4,6 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import requests
 
 from tests.conftest import shared_path
@@ -64,6 +65,72 @@ def test_serve_writes_state_and_prints_one_ready_line(tmp_path):
 def test_help_documents_the_options():
     out = subprocess.run([sys.executable, "-m", "emulator", "serve", "--help"], cwd=ROOT, capture_output=True,
                          text=True, check=True).stdout
-    for opt in ("--state-dir", "--data", "--generate", "--seed", "--callback-url", "--auto-approve",
-                "--session-lifetime", "--api-limit", "--fault", "restricted@acme.example"):
-        assert opt in out
+    # every option issue 3 names: address, state, data, connected app, users, session lifetime, API limit
+    for opt in ("--host", "--port", "--state-dir", "--data", "--generate", "--seed", "--org", "--keep-data",
+                "--client-id", "--client-secret", "--callback-url", "--any-callback", "--auto-approve",
+                "--default-user", "--password", "--session-lifetime", "--api-limit", "--fault",
+                "restricted@acme.example", "API_DISABLED_FOR_ORG"):
+        assert opt in out, opt
+
+
+def _serve(tmp_path, *args):
+    proc = subprocess.Popen([sys.executable, "-m", "emulator", "serve", "--port", "0", "--state-dir", str(tmp_path),
+                             *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = proc.stdout.readline().strip()
+    assert line.startswith("emulator ready https://"), (line, proc.stderr.read() if proc.poll() is not None else "")
+    return proc, line.split()[2]
+
+
+def test_serve_loads_both_sample_plans_generates_and_applies_cli_options_and_faults(tmp_path):
+    """From the command line: coral-cloud and easy-spaces-lwc plans, --generate N --seed S, connected-app
+    options, --default-user with --auto-approve, and a --fault rule; driven through authlib and simple-salesforce."""
+    from authlib.integrations.requests_client import OAuth2Session
+    from simple_salesforce import Salesforce
+    from simple_salesforce.exceptions import SalesforceGeneralError
+    from emulator.testing import EmulatorServer
+
+    sfdx = ("fixtures", "sfdx-data")
+    plans = [shared_path(*sfdx, "coral-cloud", "data-plan.json"), shared_path(*sfdx, "easy-spaces-lwc", "Plan1.json"),
+             shared_path(*sfdx, "easy-spaces-lwc", "Plan2.json")]
+    proc, url = _serve(tmp_path, "--data", *map(str, plans), "--generate", "120", "--seed", "7",
+                       "--client-id", "3MVG9cliTestClient", "--client-secret", "cli-secret-123",
+                       "--default-user", "integration@acme.example", "--password", "pw-from-cli",
+                       "--auto-approve", "--fault", '{"type":"error","status":503,"nth":3}')
+    try:
+        app = json.loads((tmp_path / "connected-app.json").read_text())
+        assert (app["client_id"], app["client_secret"]) == ("3MVG9cliTestClient", "cli-secret-123")
+        assert {u["password"] for u in app["users"]} == {"pw-from-cli"}
+        http = requests.Session()
+        http.trust_env = False
+        http.verify = str(tmp_path / "ca.pem")
+        client = OAuth2Session(app["client_id"], app["client_secret"], scope="api refresh_token id",
+                               redirect_uri="http://127.0.0.1:5000/cb", code_challenge_method="S256")
+        client.verify, client.trust_env = str(tmp_path / "ca.pem"), False
+        verifier = "v" * 50
+        auth_url, _ = client.create_authorization_url(app["authorize_url"], code_verifier=verifier)
+        r = http.get(auth_url, allow_redirects=False)
+        assert r.status_code == 302
+        token = client.fetch_token(app["token_url"], authorization_response=r.headers["Location"],
+                                   code_verifier=verifier)
+        integration = next(u for u in app["users"] if u["username"] == "integration@acme.example")
+        assert token["id"].endswith("/" + integration["user_id"])
+        sf = Salesforce(instance_url=token["instance_url"], session_id=token["access_token"], version="62.0",
+                        session=http)
+        reviews = sf.query("SELECT Id, Contact__r.Email, Experience__r.Name FROM Guest_Review__c")   # call 1
+        assert reviews["totalSize"] == 10
+        assert all(r["Contact__r"]["Email"] and r["Experience__r"]["Name"] for r in reviews["records"])
+        res = sf.query("SELECT Id, Contact__r.Account.Name, Market__r.Name FROM Reservation__c")    # call 2
+        assert res["totalSize"] == 2 and all(r["Contact__r"]["Account"]["Name"] for r in res["records"])
+        with pytest.raises(SalesforceGeneralError) as e:                                             # call 3
+            sf.restful("")
+        assert e.value.status == 503
+        generated = sf.query_all("SELECT Id, Email, Phone FROM Contact ORDER BY Id", include_deleted=True)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    # the same plans and seed in-process give the same org, record for record
+    with EmulatorServer(data=plans, generate=120, seed=7) as same:
+        again = same.salesforce().query_all("SELECT Id, Email, Phone FROM Contact ORDER BY Id", include_deleted=True)
+    assert generated["records"] == again["records"]
+    with EmulatorServer(data=plans) as plans_only:
+        assert generated["totalSize"] > plans_only.count("Contact", include_deleted=True) + 50   # + generated people

@@ -105,3 +105,35 @@ def test_unresolvable_refs_fail_before_writing():
         with pytest.raises(UnresolvableRefsError, match="@ContactRef1"):
             server.load(data("easy-spaces-lwc", "Reservation__c-plan.json"))
         assert server.count("Account") == 0
+
+
+def test_synthesised_describes_cover_every_inferred_type(tmp_path):
+    """A data-tree file written here: each kind of value gets its type and a label made from its name."""
+    import json
+    (tmp_path / "gadgets.json").write_text(json.dumps({"records": [
+        {"attributes": {"type": "Contact", "referenceId": "C1"}, "LastName": "Owner", "Email": "o@example.org"},
+        *({"attributes": {"type": "Gadget__c", "referenceId": f"G{i}"}, "Name": f"Gadget {i}",
+           "Support_Email__c": f"help{i}@example.org", "Backup_Phone__c": f"+44 20 7946 09{i:02d}",
+           "Launch_Date__c": f"2024-01-{i + 1:02d}", "Last_Seen_At__c": f"2024-02-0{i % 9 + 1}T10:15:00.000Z",
+           "Is_Active__c": i % 2 == 0, "Weight_Kg__c": 1.5 + i, "Unit_Count__c": i,
+           "Status__c": ["New", "Used"][i % 2], "Contact__c": "@C1"} for i in range(6))]}))
+    with EmulatorServer() as server:
+        assert server.load(tmp_path / "gadgets.json")["Gadget__c"] == 6
+        sf = server.salesforce()
+        fields = {f["name"]: f for f in sf.Gadget__c.describe()["fields"]}
+        got = {n: (fields[n]["type"], fields[n]["label"]) for n in (
+            "Support_Email__c", "Backup_Phone__c", "Launch_Date__c", "Last_Seen_At__c", "Is_Active__c",
+            "Weight_Kg__c", "Unit_Count__c", "Status__c", "Contact__c")}
+        assert got == {"Support_Email__c": ("email", "Support Email"), "Backup_Phone__c": ("phone", "Backup Phone"),
+                       "Launch_Date__c": ("date", "Launch Date"), "Last_Seen_At__c": ("datetime", "Last Seen At"),
+                       "Is_Active__c": ("boolean", "Is Active"), "Weight_Kg__c": ("double", "Weight Kg"),
+                       "Unit_Count__c": ("double", "Unit Count"), "Status__c": ("picklist", "Status"),
+                       "Contact__c": ("reference", "Contact")}
+        assert [p["value"] for p in fields["Status__c"]["picklistValues"]] == ["New", "Used"]
+        assert fields["Contact__c"]["referenceTo"] == ["Contact"] and fields["Contact__c"]["relationshipName"] == "Contact__r"
+        assert fields["Weight_Kg__c"]["scale"] == 1
+        res = sf.query("SELECT Name, Is_Active__c, Weight_Kg__c, Launch_Date__c, Last_Seen_At__c, Contact__r.Email "
+                       "FROM Gadget__c WHERE Launch_Date__c > 2024-01-04 AND Is_Active__c = true ORDER BY Name")
+        assert [(r["Name"], r["Is_Active__c"], r["Weight_Kg__c"], r["Launch_Date__c"], r["Contact__r"]["Email"])
+                for r in res["records"]] == [("Gadget 4", True, 5.5, "2024-01-05", "o@example.org")]
+        assert res["records"][0]["Last_Seen_At__c"] == "2024-02-05T10:15:00.000+0000"

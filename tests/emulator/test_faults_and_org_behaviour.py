@@ -241,3 +241,29 @@ def test_lead_conversion(emu, sf):
     assert sf.Contact.get(out["contactId"])["Email"] == "cory@example.org"
     with pytest.raises(SalesforceMalformedRequest):
         sf.Lead.update(lead, {"Title": "x"})
+
+
+def test_faults_off_by_default_and_sessions_expired_per_org_over_http():
+    """A fresh emulator has no fault rules; POST /__emulator/expire-sessions with an org ends only that
+    org's sessions (401 INVALID_SESSION_ID), a refresh brings a new working one."""
+    with EmulatorServer() as server:
+        s = server.http_session()
+        key = {"X-Emulator-Admin-Key": server.admin_key}
+        assert s.get(server.url + "/__emulator/faults", headers=key).json() == {"rules": []}
+        prod_token = server.token_for()
+        prod, sandbox = server.salesforce(token=prod_token), server.salesforce("admin@acme-uat.example")
+        for _ in range(20):
+            prod.restful("")
+        r = s.post(server.url + "/__emulator/expire-sessions", json={"org": "sandbox"}, headers=key)
+        assert r.status_code == 200 and r.json()["expired"] >= 1
+        prod.restful("")
+        with pytest.raises(SalesforceExpiredSession) as e:
+            sandbox.restful("")
+        assert e.value.content == [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]
+        assert s.post(server.url + "/__emulator/expire-sessions", json={}, headers=key).json()["expired"] >= 1
+        with pytest.raises(SalesforceExpiredSession):
+            prod.restful("")
+        refreshed = s.post(server.token_url, data={"grant_type": "refresh_token",
+                                                    "refresh_token": prod_token["refresh_token"]},
+                           auth=(server.client_id, server.client_secret)).json()
+        server.salesforce(token=refreshed).restful("")

@@ -196,3 +196,19 @@ def test_fls_hides_fields_for_restricted_user(emu):
     assert e.value.content[0]["errorCode"] == "INVALID_FIELD"
     admin_names = {f["name"] for f in emu.salesforce().Contact.describe()["fields"]}
     assert "Phone" in admin_names
+
+
+def test_query_all_pages_over_2000_with_deleted_rows(sf):
+    gone = [sf.Contact.create({"LastName": f"Gone{i:02d}"})["id"] for i in range(30)]
+    for cid in gone:
+        assert sf.Contact.delete(cid) == 204
+    soql = "SELECT Id, IsDeleted FROM Contact WHERE LastName LIKE 'Paged%' OR LastName LIKE 'Gone%'"
+    first = sf.query(soql, include_deleted=True)
+    assert first["totalSize"] == 2530 and first["done"] is False and len(first["records"]) == 2000
+    assert first["nextRecordsUrl"].startswith("/services/data/v62.0/query/0r8")   # under /query/ even for queryAll
+    rest = sf.query_more(first["nextRecordsUrl"], identifier_is_url=True, include_deleted=True)
+    assert rest["done"] is True and len(rest["records"]) == 530
+    rows = first["records"] + rest["records"]
+    assert len({r["Id"] for r in rows}) == 2530
+    assert {r["Id"] for r in rows if r["IsDeleted"]} == set(gone)
+    assert sf.query(soql)["totalSize"] == 2500
