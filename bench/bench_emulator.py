@@ -9,10 +9,12 @@ Run by hand; prints the figures. The emulator runs in a child process (so its pe
 store, serves HTTPS, and times every request inside the WSGI app (server-side latency: routing,
 SOQL execute, page fetch, render, JSON encoding; not TLS or the socket). This process is the
 client: ``query`` + ``query_more`` through simple-salesforce (records/s, client-side latency with
-JSON parsing), then raw HTTPS fetches of pages spread over the whole cursor, then the first page
+JSON parsing), then raw HTTPS fetches of pages spread over the whole cursor, the same records page
+after page over raw HTTPS (records/s without simple-salesforce), then the first page
 alone (a new ``query`` each time, once the emulator has finished writing the earlier cursors in the
-background) ``--first-samples`` times. The last line sums it up:
-first-page and next-page latency (server-side p50) and records/s.
+background) ``--first-samples`` times. Server CPU per request is the request
+thread's CPU time (background cursor fills excluded). The last line sums it up: first-page and
+next-page latency (server-side), records/s both ways, peak RSS and the 1-minute load average.
 """
 import argparse
 import json
@@ -66,9 +68,9 @@ def serve(n: int):
     inner = app.wsgi_app
 
     def timed(environ, start_response):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()   # each request runs in its own thread
         body = inner(environ, start_response)
-        timings.append((environ.get("PATH_INFO", ""), time.perf_counter() - t0))
+        timings.append((environ.get("PATH_INFO", ""), time.perf_counter() - t0, time.thread_time() - c0))
         return body
     app.wsgi_app = timed
     tok = server.token_for()
@@ -123,7 +125,7 @@ def main():
     info = json.loads(child.stdout.readline())
     print(f"loaded {args.records:,} Contacts in {info['load_s']:.1f} s (server RSS after load "
           f"{info['rss_mb_after_load']:.0f} MB, store {info['store_mb']:.0f} MB)")
-    print(f"load average {os.getloadavg()[0]:.1f}")
+    print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     http = requests.Session()
     http.trust_env = False
     http.verify = info["ca"]
@@ -172,6 +174,18 @@ def main():
         assert r.status_code == 200, r.text[:200]
         samples.append(time.perf_counter() - t1)
     print(f"first page over raw HTTPS: {t_first_raw * 1000:.0f} ms")
+    # the same records again, page after page over raw HTTPS (requests + json.loads, no simple-salesforce)
+    idle(raw, info)
+    t = time.perf_counter()
+    body = raw.get(info["url"] + "/services/data/v62.0/query", params={"q": SOQL}).json()
+    raw_total, raw_pages = len(body["records"]), 1
+    while not body["done"] and (not args.max_pages or raw_pages < args.max_pages):
+        body = raw.get(info["url"] + body["nextRecordsUrl"]).json()
+        raw_total += len(body["records"])
+        raw_pages += 1
+    raw_elapsed = time.perf_counter() - t
+    print(f"served {raw_total:,} records in {raw_elapsed:.2f} s = {raw_total / raw_elapsed:,.0f} records/s "
+          f"(raw HTTPS: requests + json, page after page)")
     print(f"{len(samples)} pages of {args.batch} over raw HTTPS, spread over the cursor (client-side): {fmt(samples)}")
     firsts = []
     for _ in range(args.first_samples):
@@ -187,15 +201,22 @@ def main():
     child.stdin.flush()
     timings = json.loads(child.stdout.readline())["timings"]
     child.wait(timeout=120)
-    queries = [s for p, s in timings if p.endswith("/query")]
-    more = [s for p, s in timings if "/query/" in p]
+    queries = [s for p, s, _ in timings if p.endswith("/query")]
+    more = [s for p, s, _ in timings if "/query/" in p]
+    more_cpu = [c for p, _, c in timings if "/query/" in p]
+    query_cpu = [c for p, _, c in timings if p.endswith("/query")]
     print(f"server-side: query (execute + first page) {fmt(queries)} (n={len(queries)}); "
           f"query_more pages {fmt(more)} (n={len(more)})")
+    print(f"server CPU (request thread): query {fmt(query_cpu)}; query_more page {fmt(more_cpu)} = "
+          f"{statistics.mean(more_cpu) * 1e6 / args.batch:.1f} us/record")
     rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(f"emulator peak RSS {rss:.0f} MB (child process, ru_maxrss); load average {os.getloadavg()[0]:.1f}")
+    print(f"emulator peak RSS {rss:.0f} MB (child process, ru_maxrss); load average "
+          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"SUMMARY records={args.records:,} first_page_server_p50={pct(queries, 0.5):.0f}ms "
           f"first_page_client_p50={pct(firsts or [t_first_raw], 0.5):.0f}ms "
-          f"next_page_server_p50={pct(more, 0.5):.0f}ms records_per_s={total / elapsed:,.0f} peak_rss={rss:.0f}MB")
+          f"next_page_server_p50={pct(more, 0.5):.0f}ms next_page_server_p95={pct(more, 0.95):.0f}ms "
+          f"records_per_s={total / elapsed:,.0f} raw_records_per_s={raw_total / raw_elapsed:,.0f} peak_rss={rss:.0f}MB "
+          f"load1={os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":
