@@ -50,7 +50,12 @@ def filters(plan_id: int):
         state = plan_steps.filter_state_from_json(plan.filters)
         if not state.rows:
             state.groups[0].rows.append(plan_steps.FilterRowState())
-        return render_step(plan, "filters", "wizard/_filters.html", partials=PARTIALS, **_context(plan, state))
+        # The panel (htmx) renders at once, with the query; the count of matching records (a live
+        # Salesforce call) comes in its own request (hx-trigger="load" on #filter-count). A whole
+        # page (no JavaScript needed) still counts inline.
+        pending = is_htmx()
+        return render_step(plan, "filters", "wizard/_filters.html", partials=PARTIALS, count_pending=pending,
+                           **_context(plan, state, count=not pending))
 
     state = parse_filter_form(request.form)
     action = parse_action(request.form.get("action"))
