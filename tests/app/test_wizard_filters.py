@@ -320,3 +320,33 @@ def test_a_parent_salesforce_refuses_to_describe_is_not_asked_for_again(wiz, mon
     monkeypatch.setattr(SalesforceClient, "describe", real)
     catalog.refresh(wiz.connection)
     assert 'value="Account.Type"' in text_of(wiz.get(url(plan), htmx=True))
+
+
+def test_reloading_the_step_keeps_rules_added_but_not_saved(wiz):
+    plan = wiz.plan(filters={"op": "AND", "items": [
+        {"field": "MailingCountry", "operator": "equals", "value": "United Kingdom"}]})
+    # the panel's own count request (the saved rules as rendered) leaves no draft
+    wiz.post(url(plan, "/count"), filter_form([("MailingCountry", "equals", "United Kingdom")], action=""), htmx=True)
+    html = text_of(wiz.get(url(plan)))
+    assert 'id="filters-unsaved"' not in html and 'name="rows-1-field"' not in html
+    # a rule added (htmx, as the button does), then a value typed (the live count)
+    rows = [("MailingCountry", "equals", "United Kingdom"), ("", "", None)]
+    wiz.post(url(plan), filter_form(rows, action="add_row-0"), htmx=True)
+    rows = [("MailingCountry", "equals", "United Kingdom"), ("LastName", "starts_with", "Do")]
+    wiz.post(url(plan, "/count"), filter_form(rows, action=""), htmx=True)
+    for htmx in (False, True):  # a reload (whole page) and the panel
+        html = text_of(wiz.get(url(plan), htmx=htmx))
+        assert 'id="filters-unsaved"' in html
+        assert re.search(r'name="rows-1-field"[^>]*>.*?<option value="LastName" selected', html, re.S)
+        assert 'name="rows-1-value" type="text" value="Do"' in html
+    db.session.expire_all()
+    assert db.session.get(ImportPlan, plan.id).filters["items"] == [
+        {"field": "MailingCountry", "operator": "equals", "value": "United Kingdom"}]  # nothing saved
+    # saving stores them and drops the draft
+    r = wiz.post(url(plan), filter_form(rows))
+    assert r.status_code == 303
+    db.session.expire_all()
+    saved = db.session.get(ImportPlan, plan.id)
+    assert saved.filters_draft is None and len(saved.filters["items"]) == 2
+    html = text_of(wiz.get(url(plan)))
+    assert 'id="filters-unsaved"' not in html and 'value="Do"' in html
