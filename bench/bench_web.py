@@ -1,7 +1,8 @@
 """Wizard fragments and the pool table with 100k participants; the first preview page.
 
     python bench/bench_web.py [--participants 100000] [--records 10000] [--samples 40]
-                              [--db sqlite postgresql]
+                              [--db sqlite postgresql] [--pg-url URL] [--redis-url URL]
+                              [--only NAME ...] [--sql] [--profile [N]]
 
 Run by hand. A workspace (tests.support.web.make_world) gets ``--participants`` participants,
 seeded with one executemany, and a connection to an emulator holding ``--records`` messy
@@ -13,11 +14,21 @@ requested once to warm it (describe cache, templates), then ``--samples`` times;
 are printed with the load average, and, for requests that call Salesforce, the same without the
 time spent waiting for Salesforce's answers (the emulator scans its whole store per query; a real
 org answers from indexes, so that part is the emulator's, not the app's).
+
+The PostgreSQL run empties the ``public`` schema of its database: give it a database of your own
+with ``--pg-url`` (or ``BENCH_PG_URL``); ``--redis-url`` (or ``BENCH_REDIS_URL``) likewise picks the
+Redis database the preview's totals job is queued in. ``--only`` keeps the URLs whose name
+contains one of the words; ``--sql`` adds the SQL statements a request sends and the time spent
+in them; ``--profile`` prints the N functions (default 25) with the most cumulative time over the
+samples of each URL (cProfile; the timings above are taken without it).
 """
 from __future__ import annotations
 
 import argparse
+import cProfile
+import io
 import os
+import pstats
 import statistics
 import sys
 import tempfile
@@ -52,10 +63,30 @@ def seed_participants(workspace_id: int, n: int) -> None:
         cur = conn.cursor()
         cur.executemany(sql, rows)
         conn.commit()
+    if db.engine.dialect.name == "postgresql":
+        # What autovacuum's autoanalyze does within a minute of such a load on a real server: the
+        # planner's statistics (without them it plans the first minutes' queries blind).
+        conn.cursor().execute("ANALYZE participants")
+        conn.commit()
     conn.close()
 
 
 _SF = {"seconds": 0.0, "calls": 0}
+_SQL = {"seconds": 0.0, "statements": 0}
+
+
+def count_sql_time(engine) -> None:
+    """Statements sent and time spent in them (cursor execute to return)."""
+    from sqlalchemy import event
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _before(conn, cursor, statement, parameters, context, executemany):
+        conn.info.setdefault("bench_t", []).append(time.perf_counter())
+
+    @event.listens_for(engine, "after_cursor_execute")
+    def _after(conn, cursor, statement, parameters, context, executemany):
+        _SQL["seconds"] += time.perf_counter() - conn.info["bench_t"].pop()
+        _SQL["statements"] += 1
 
 
 def count_salesforce_time() -> None:
@@ -84,9 +115,10 @@ def timed(client, url: str, samples: int, htmx: bool = True) -> dict:
     first = client.get(url, headers=headers)
     cold = time.perf_counter() - t
     assert first.status_code == 200, (url, first.status_code, first.get_data(as_text=True)[:500])
-    times, own, calls = [], [], 0
+    times, own, calls, sql_s, sql_n = [], [], 0, 0.0, 0
     for _ in range(samples):
         sf0, calls0 = _SF["seconds"], _SF["calls"]
+        sql0, stmts0 = _SQL["seconds"], _SQL["statements"]
         t = time.perf_counter()
         r = client.get(url, headers=headers)
         r.get_data()
@@ -94,10 +126,25 @@ def timed(client, url: str, samples: int, htmx: bool = True) -> dict:
         times.append(elapsed)
         own.append(elapsed - (_SF["seconds"] - sf0))
         calls += _SF["calls"] - calls0
+        sql_s += _SQL["seconds"] - sql0
+        sql_n += _SQL["statements"] - stmts0
         assert r.status_code == 200, (url, r.status_code)
     return {"cold": cold, "p50": statistics.median(times), "p95": _p95(times), "max": max(times),
             "own_p50": statistics.median(own), "own_p95": _p95(own), "sf_calls": calls / samples,
-            "bytes": len(first.get_data())}
+            "bytes": len(first.get_data()), "sql_ms": sql_s * 1000 / samples, "sql_n": sql_n / samples}
+
+
+def profiled(client, url: str, samples: int, htmx: bool, top: int) -> str:
+    """cProfile over ``samples`` requests of ``url``: the ``top`` functions by cumulative time."""
+    headers = {"HX-Request": "true"} if htmx else {}
+    profile = cProfile.Profile()
+    for _ in range(samples):
+        profile.enable()
+        client.get(url, headers=headers).get_data()
+        profile.disable()
+    out = io.StringIO()
+    pstats.Stats(profile, stream=out).sort_stats("cumulative").print_stats(top)
+    return out.getvalue()
 
 
 def run(db_url: str, args) -> None:
@@ -108,18 +155,19 @@ def run(db_url: str, args) -> None:
     from bench.data import fill
     count_salesforce_time()
     if db_url.startswith("postgresql"):
-        with psycopg.connect(PG_URL.replace("+psycopg", ""), autocommit=True) as c:
+        with psycopg.connect(db_url.replace("+psycopg", ""), autocommit=True) as c:
             c.execute("DROP SCHEMA IF EXISTS public CASCADE")
             c.execute("CREATE SCHEMA public")
     with EmulatorServer(api_limit=10_000_000) as server:
         fill(server, args.records)
-        app = create_app("test", {"SQLALCHEMY_DATABASE_URI": db_url, "REDIS_URL": REDIS_URL,
+        app = create_app("test", {"SQLALCHEMY_DATABASE_URI": db_url, "REDIS_URL": args.redis_url,
                                   "SALESFORCE_CLIENT_ID": server.client_id,
                                   "SALESFORCE_CLIENT_SECRET": server.client_secret,
                                   "SALESFORCE_CA_FILE": server.ca_file, "WTF_CSRF_ENABLED": False})
         with app.app_context():
             db.drop_all()
             db.create_all()
+            count_sql_time(db.engine)
             from tests.support.wizard_steps import Wizard
             wiz = Wizard(app, server)
             t = time.perf_counter()
@@ -136,6 +184,8 @@ def run(db_url: str, args) -> None:
                     ("pool table, page 50", "/participants/?page=50", True),
                     ("preview (first page)", f"{base}/preview", True),
                     ("preview page (full)", f"{base}/preview", False)]
+            if args.only:
+                urls = [u for u in urls if any(w in u[0] for w in args.only)]
             for name, url, htmx in urls:
                 load = os.getloadavg()[0]
                 r = timed(wiz.client, url, args.samples, htmx)
@@ -146,6 +196,10 @@ def run(db_url: str, args) -> None:
                 if r["sf_calls"]:
                     print(f"  {'':22} without Salesforce's answer time ({r['sf_calls']:.0f} calls a "
                           f"request): p50 {r['own_p50'] * 1000:7.1f} ms  p95 {r['own_p95'] * 1000:7.1f} ms")
+                if args.sql:
+                    print(f"  {'':22} SQL: {r['sql_n']:.1f} statements, {r['sql_ms']:.1f} ms a request")
+                if args.profile:
+                    print(profiled(wiz.client, url, args.samples, htmx, args.profile), flush=True)
             db.session.remove()
             db.engine.dispose()
 
@@ -156,11 +210,17 @@ def main() -> None:
     ap.add_argument("--records", type=int, default=10_000)
     ap.add_argument("--samples", type=int, default=40)
     ap.add_argument("--db", nargs="+", default=["sqlite", "postgresql"])
+    ap.add_argument("--pg-url", default=PG_URL, help="a PostgreSQL database of your own (emptied)")
+    ap.add_argument("--redis-url", default=REDIS_URL)
+    ap.add_argument("--only", nargs="+", help="only the URLs whose name contains one of these words")
+    ap.add_argument("--sql", action="store_true", help="SQL statements and time per request")
+    ap.add_argument("--profile", type=int, nargs="?", const=25, default=0,
+                    help="cProfile each URL, print the N top functions by cumulative time")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-web-"))
     for name in args.db:
         print(f"== {name}")
-        run(f"sqlite:///{tmp}/web.db" if name == "sqlite" else PG_URL, args)
+        run(f"sqlite:///{tmp}/web.db" if name == "sqlite" else args.pg_url, args)
 
 
 if __name__ == "__main__":

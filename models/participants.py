@@ -28,7 +28,9 @@ class Participant(db.Model):
         Index("ix_participants_workspace_status", "workspace_id", "status", "id"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
-    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
+    # No index of its own: the three composite indexes above lead with it (and a lone one made
+    # SQLite walk the whole workspace for "phone_key IN (...) ORDER BY id").
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
     first_name: Mapped[str | None] = mapped_column(String(255))
     last_name: Mapped[str | None] = mapped_column(String(255))
     email: Mapped[str | None] = mapped_column(String(320))        # NFC form as given

@@ -33,6 +33,9 @@ class ImportPlan(db.Model):
     object_name: Mapped[str | None] = mapped_column(String(120))
     mapping = mapped_column(JSONType, default=dict)      # see services.plans for the shape
     filters = mapped_column(JSONType, default=dict)      # {"op": "AND", "rows": [...], "groups": [...]}
+    # The filters step's rows as last edited and not saved yet (blank rows included), so a reload
+    # of the step shows them; None once saved. Never read by the engine.
+    filters_draft = mapped_column(JSONType)
     excluded_record_ids = mapped_column(JSONType, default=list)
 
     schedule: Mapped[str] = mapped_column(String(20), default="manual")

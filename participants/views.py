@@ -16,11 +16,14 @@ PER_PAGE = 25
 
 
 def pool_context(filters: pool_service.PoolFilter, endpoint: str, endpoint_args: dict | None = None) -> dict:
-    """What the pool table needs; shared with the "Add participants" flow."""
+    """What the pool table needs; shared with the "Add participants" flow.
+
+    The segment list (a scan of every participant's segments) is read only when a template
+    iterates it: the filter form of a whole page does, the table fragment never does."""
     workspace_id = current_workspace_id()
-    page = db.paginate(pool_service.pool_query(workspace_id, filters), page=request.args.get("page", 1, type=int),
-                       per_page=PER_PAGE, error_out=False)
-    return {"page": page, "filters": filters, "segments": pool_service.segments_in_use(workspace_id),
+    page = pool_service.paginate(pool_service.pool_query(workspace_id, filters),
+                                 page=request.args.get("page", 1, type=int), per_page=PER_PAGE)
+    return {"page": page, "filters": filters, "segments": pool_service.LazySegments(workspace_id),
             "consent_statuses": CONSENT_STATUSES, "statuses": pool_service.POOL_STATUSES,
             "endpoint": endpoint, "args": {**(endpoint_args or {}), **filters.args()}}
 

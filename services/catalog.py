@@ -17,15 +17,21 @@
 ``field_catalog_or_reason(connection, object_name) -> (FieldCatalog | None, reason | None)``
     for views (which never import salesforce/): a Salesforce failure becomes its readable reason
 ``catalog_fetched_at(connection)``   when describeGlobal was cached
+``campaigns(connection, fetch) -> [(Id, Name)]``   the org's campaigns for filter rows, kept
+    ``CAMPAIGNS_TTL`` (a short-lived cache: a filters step renders without asking Salesforce)
 
 Describes live in ``DescribeCache`` (one row per connection and object; describeGlobal under
-``*`` and the record counts under ``#counts``) until refreshed. Salesforce errors propagate as
+``*``, the record counts under ``#counts`` and the campaigns under ``#campaigns``) until
+refreshed. A parent object Salesforce answers NotFound or AccessDenied for is remembered too
+(``{"unavailable": ...}``), so a catalog never asks for it again on every render. The rows of a
+connection are read in one query per service call, not one per object. Salesforce errors propagate as
 ``salesforce.errors`` classes (``NeedsReconnect`` when the connection must be reconnected).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable
+from datetime import timedelta
+from typing import Callable, Iterable
 
 from sqlalchemy import delete, select
 
@@ -39,6 +45,9 @@ from services import connections
 
 GLOBAL_KEY = "*"
 COUNTS_KEY = "#counts"
+CAMPAIGNS_KEY = "#campaigns"
+CAMPAIGNS_TTL = timedelta(minutes=10)
+UNAVAILABLE = "unavailable"  # the payload key of a describe Salesforce refused (NotFound, AccessDenied)
 DESCRIBE_LIMIT = 120  # objects described eagerly for the object list (real orgs have hundreds)
 PARENT_LIMIT = 20     # lookups expanded one level up in a field catalog
 
@@ -66,6 +75,18 @@ class ObjectRow:
 def _cached(connection: SalesforceConnection, key: str) -> DescribeCache | None:
     return db.session.scalar(select(DescribeCache).where(DescribeCache.connection_id == connection.id,
                                                          DescribeCache.object_name == key))
+
+
+def _all_cached(connection: SalesforceConnection, names: Iterable[str] | None = None) -> dict[str, DescribeCache]:
+    """The connection's cached rows (every one, or those of ``names``), by name, in one query."""
+    stmt = select(DescribeCache).where(DescribeCache.connection_id == connection.id)
+    if names is not None:
+        stmt = stmt.where(DescribeCache.object_name.in_(list(names)))
+    return {row.object_name: row for row in db.session.scalars(stmt)}
+
+
+def _unavailable(payload) -> bool:
+    return isinstance(payload, dict) and UNAVAILABLE in payload
 
 
 def _store(connection: SalesforceConnection, key: str, payload) -> None:
@@ -105,9 +126,11 @@ class _Lazy:
         db.session.commit()
 
 
-def _raw_describe(connection: SalesforceConnection, name: str, lazy: _Lazy) -> dict:
-    row = _cached(connection, name)
-    if row is not None and row.payload:
+def _raw_describe(connection: SalesforceConnection, name: str, lazy: _Lazy,
+                  rows: dict[str, DescribeCache] | None = None) -> dict:
+    """The cached describe (``rows``: the connection's rows already read), or Salesforce's."""
+    row = rows.get(name) if rows is not None else _cached(connection, name)
+    if row is not None and row.payload and not _unavailable(row.payload):
         return row.payload
     payload = describe_json(lazy().describe(name))
     _store(connection, name, payload)
@@ -141,7 +164,8 @@ def list_objects(connection: SalesforceConnection, *, refresh: bool = False) -> 
         globals()["refresh"](connection)
     lazy = _Lazy(connection)
     try:
-        row = _cached(connection, GLOBAL_KEY)
+        cache = _all_cached(connection)
+        row = cache.get(GLOBAL_KEY)
         if row is None or not row.payload:
             client = lazy()
             summaries = client.describe_global()
@@ -149,7 +173,7 @@ def list_objects(connection: SalesforceConnection, *, refresh: bool = False) -> 
         else:
             summaries = [ObjectSummary.from_json(d) for d in row.payload]
         objects = discoverable_objects(summaries)
-        counts_row = _cached(connection, COUNTS_KEY)
+        counts_row = cache.get(COUNTS_KEY)
         if counts_row is None:
             counts = lazy().record_counts([s.name for s in objects])
             _store(connection, COUNTS_KEY, counts)
@@ -157,11 +181,11 @@ def list_objects(connection: SalesforceConnection, *, refresh: bool = False) -> 
             counts = counts_row.payload or {}
         rows = []
         for i, s in enumerate(objects):
-            cached = _cached(connection, s.name)
-            if cached is None and i >= DESCRIBE_LIMIT:
+            cached = cache.get(s.name)
+            if (cached is None and i >= DESCRIBE_LIMIT) or (cached is not None and _unavailable(cached.payload)):
                 rows.append(ObjectRow(s.name, s.label, s.custom, counts.get(s.name), described=False))
                 continue
-            d = ObjectDescribe.from_json(_raw_describe(connection, s.name, lazy))
+            d = ObjectDescribe.from_json(_raw_describe(connection, s.name, lazy, cache))
             caps = d.capabilities
             rows.append(ObjectRow(s.name, s.label, s.custom, counts.get(s.name), True,
                                   caps.last_modified_field, caps.email_fields, caps.phone_fields,
@@ -206,15 +230,18 @@ def field_catalog(connection: SalesforceConnection, object_name: str, *, refresh
         for target in targets:
             if target not in wanted:
                 wanted.append(target)
-    queryable = _queryable_names(connection)
+    cache = _all_cached(connection, [GLOBAL_KEY, *wanted])
+    queryable = _queryable_names(connection, cache)
     parents = {}
     lazy = _Lazy(connection)
     try:
         for target in wanted:
             if queryable is not None and target not in queryable:
                 continue  # a lookup to an object the user cannot read: offer none of its fields
+            if target in cache and _unavailable(cache[target].payload):
+                continue  # Salesforce said so before; "Refresh" asks again
             try:
-                parents[target] = ObjectDescribe.from_json(_raw_describe(connection, target, lazy))
+                parents[target] = ObjectDescribe.from_json(_raw_describe(connection, target, lazy, cache))
             except Exception as exc:  # noqa: BLE001
                 from salesforce.errors import NeedsReconnect, NotFound, AccessDenied, classify
                 err = classify(exc)
@@ -222,21 +249,37 @@ def field_catalog(connection: SalesforceConnection, object_name: str, *, refresh
                     raise err from exc
                 if not isinstance(err, (NotFound, AccessDenied)):
                     raise err from exc
+                _store(connection, target, {UNAVAILABLE: type(err).__name__})
     finally:
         lazy.done()
     return FieldCatalog(obj, parents)
 
 
-def _queryable_names(connection: SalesforceConnection) -> set[str] | None:
-    row = _cached(connection, GLOBAL_KEY)
+def _queryable_names(connection: SalesforceConnection,
+                     cache: dict[str, DescribeCache] | None = None) -> set[str] | None:
+    row = cache.get(GLOBAL_KEY) if cache is not None else _cached(connection, GLOBAL_KEY)
     if row is None or not row.payload:
         return None
     return {d["name"] for d in row.payload if d.get("queryable")}
 
 
+def campaigns(connection: SalesforceConnection,
+              fetch: Callable[[], list[tuple[str, str]]]) -> list[tuple[str, str]]:
+    """The org's campaigns ``(Id, Name)``: the cached list while younger than ``CAMPAIGNS_TTL``,
+    else ``fetch()`` (a Campaign query; its errors propagate and nothing is cached)."""
+    row = _cached(connection, CAMPAIGNS_KEY)
+    if row is not None and isinstance(row.payload, list) and row.fetched_at is not None \
+            and utcnow() - row.fetched_at < CAMPAIGNS_TTL:
+        return [(str(cid), str(name)) for cid, name in row.payload]
+    values = [(str(cid), str(name)) for cid, name in fetch()]
+    _store(connection, CAMPAIGNS_KEY, [[cid, name] for cid, name in values])
+    db.session.commit()
+    return values
+
+
 def cached_cursor_field(connection: SalesforceConnection, object_name: str) -> str | None:
     row = _cached(connection, object_name)
-    if row is None or not row.payload:
+    if row is None or not row.payload or _unavailable(row.payload):
         return None
     return ObjectDescribe.from_json(row.payload).cursor_field
 

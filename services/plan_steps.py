@@ -338,7 +338,9 @@ def filter_context(plan: ImportPlan, workspace: Workspace, *, with_campaigns: bo
     campaigns, campaign_error = [], None
     if with_campaigns and plan.object_name in CAMPAIGN_OBJECTS:
         try:
-            campaigns = campaign_choices(client())
+            # a short-lived per-connection cache: re-rendering the step asks Salesforce again only
+            # after catalogs.CAMPAIGNS_TTL (or the object step's "Refresh")
+            campaigns = catalogs.campaigns(connection, lambda: campaign_choices(client()))
         except SalesforceError as exc:
             campaign_error = exc.reason or str(exc)
     spec = None

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from flask import request
 
+from core.extensions import db
 from core.security import requires
 from core.tenancy import current_workspace
 from core.web import is_htmx, render
@@ -39,6 +40,42 @@ def _context(plan: ImportPlan, state: plan_steps.FilterState, *, count: bool = T
             "campaign_error": ctx.campaign_error, "result": result, "load_error": None}
 
 
+def _draft_json(state: plan_steps.FilterState) -> dict:
+    """The rows as edited, blank ones and groups included (``plan.filters_draft``)."""
+    return {"op": state.op, "groups": [
+        {"op": g.op, "rows": [{"field": r.field, "operator": r.operator, "value": r.value} for r in g.rows]}
+        for g in state.groups]}
+
+
+def _state_from_draft(draft: dict) -> plan_steps.FilterState | None:
+    try:
+        groups = [plan_steps.GroupState("OR" if str(g.get("op")).upper() == "OR" else "AND",
+                                        [plan_steps.FilterRowState(str(r.get("field") or ""),
+                                                                   str(r.get("operator") or ""), r.get("value"))
+                                         for r in g.get("rows") or [] if isinstance(r, dict)])
+                  for g in draft.get("groups") or [] if isinstance(g, dict)]
+    except (AttributeError, TypeError):
+        return None
+    if not groups:
+        return None
+    return plan_steps.FilterState("OR" if str(draft.get("op")).upper() == "OR" else "AND", groups)
+
+
+def _without_blanks(state: plan_steps.FilterState) -> dict:
+    return _draft_json(plan_steps.FilterState(state.op, [
+        plan_steps.GroupState(g.op, [r for r in g.rows if not r.is_blank]) for g in state.groups]))
+
+
+def _keep_draft(plan: ImportPlan, state: plan_steps.FilterState) -> None:
+    """Remember the rows as edited (not saved), so reloading the step shows them; nothing when
+    they are the saved filters (the count the panel loads posts those)."""
+    saved = plan_steps.filter_state_from_json(plan.filters)
+    draft = None if _without_blanks(state) == _without_blanks(saved) else _draft_json(state)
+    if plan.filters_draft != draft:
+        plan.filters_draft = draft
+        db.session.commit()
+
+
 @bp.route("/wizard/plans/<int:plan_id>/filters", methods=["GET", "POST"])
 @requires("manage_imports")
 def filters(plan_id: int):
@@ -47,10 +84,18 @@ def filters(plan_id: int):
         return plan
     errors: dict = {}
     if request.method == "GET":
-        state = plan_steps.filter_state_from_json(plan.filters)
+        # Rules added or changed and not saved yet come back on a reload (the draft); else the
+        # saved filters.
+        draft = _state_from_draft(plan.filters_draft) if isinstance(plan.filters_draft, dict) else None
+        state = draft or plan_steps.filter_state_from_json(plan.filters)
         if not state.rows:
             state.groups[0].rows.append(plan_steps.FilterRowState())
-        return render_step(plan, "filters", "wizard/_filters.html", partials=PARTIALS, **_context(plan, state))
+        # The panel (htmx) renders at once, with the query; the count of matching records (a live
+        # Salesforce call) comes in its own request (hx-trigger="load" on #filter-count). A whole
+        # page (no JavaScript needed) still counts inline.
+        pending = is_htmx()
+        return render_step(plan, "filters", "wizard/_filters.html", partials=PARTIALS, count_pending=pending,
+                           unsaved=draft is not None, **_context(plan, state, count=not pending))
 
     state = parse_filter_form(request.form)
     action = parse_action(request.form.get("action"))
@@ -58,6 +103,7 @@ def filters(plan_id: int):
         apply_action(state, action)
         if not state.rows:
             state.groups[0].rows.append(plan_steps.FilterRowState())
+        _keep_draft(plan, state)
         return render_step(plan, "filters", "wizard/_filters.html", partials=PARTIALS, **_context(plan, state))
     try:
         ctx = plan_steps.filter_context(plan, current_workspace(), with_campaigns=False)
@@ -66,7 +112,11 @@ def filters(plan_id: int):
         return render_step(plan, "filters", "wizard/_filters.html", errors=exc.errors, partials=PARTIALS,
                            **_context(plan, state))
     if check.ok:
+        if plan.filters_draft is not None:
+            plan.filters_draft = None
+            db.session.commit()
         return step_done(plan, "filters")
+    _keep_draft(plan, state)
     errors = {f"rows-{i}": message for i, message in check.errors.items()}
     # No SOQL and no count while a row is wrong.
     return render_step(plan, "filters", "wizard/_filters.html", errors=errors, partials=PARTIALS,
@@ -81,6 +131,7 @@ def filters_count(plan_id: int):
     if not isinstance(plan, ImportPlan):
         return plan
     state = parse_filter_form(request.form)
+    _keep_draft(plan, state)
     context = _context(plan, state, campaigns=not is_htmx())
     if is_htmx():
         return render("wizard/_filters_count.html", "wizard/_filters_count.html", plan=plan, **context)

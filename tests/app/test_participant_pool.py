@@ -91,3 +91,31 @@ def test_participant_page_shows_sources_invitations_and_memberships(app):
                  "Salesforce", "00D000000000001EAA", "Contact", "003000000000001AAA", "Production",
                  "Alpha study", "Alpha diary", "Alpha panel", "study: Alpha study"):
         assert text in html, text
+
+
+def test_pool_fragment_reads_no_segment_list_and_counts_on_the_table(app):
+    """The table fragment (htmx) sends no segment scan; the whole page lists the segments; the
+    count is the same as the filtered rows."""
+    from sqlalchemy import event
+    world = make_world("Alpha")
+    ws = world["workspace_id"]
+    _people(ws)
+    client = app.test_client()
+    sign_in(client, world["users"]["researcher"], ws)
+    statements = []
+
+    def seen(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", seen)
+    try:
+        html = client.get("/participants/?q=acme", headers={"HX-Request": "true"}).get_data(as_text=True)
+        fragment_sql = list(statements)
+        statements.clear()
+        page = client.get("/participants/").get_data(as_text=True)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", seen)
+    assert not any("json_each" in s or "jsonb_array_elements" in s for s in fragment_sql)
+    assert any("json_each" in s or "jsonb_array_elements" in s for s in statements)
+    assert '<p class="count" id="pool-count">1 participant</p>' in html  # Jane (Staged is not active)
+    assert '<option value="Enterprise"' in page and re.search(r'id="pool-count">\d+ participants</p>', page)

@@ -224,3 +224,129 @@ def test_stepper_states_headings_in_the_guides_words_and_the_css_that_styles_the
         assert rule in css, rule
     schedule = wiz.plan(step="schedule")
     assert "Import, sync, and invite participants" in text_of(wiz.get(f"/wizard/plans/{schedule.id}/schedule"))
+
+
+def _count_salesforce_calls(monkeypatch) -> list:
+    from salesforce.client import SalesforceClient
+    calls: list = []
+    real = SalesforceClient._call
+
+    def _call(self, fn, **kw):
+        calls.append(fn)
+        return real(self, fn, **kw)
+    monkeypatch.setattr(SalesforceClient, "_call", _call)
+    return calls
+
+
+def test_the_panel_renders_without_asking_salesforce_and_loads_the_count_on_its_own(wiz, monkeypatch):
+    """The step's panel (htmx GET) sends nothing to Salesforce once the describe and the campaigns
+    are cached: the SOQL is there at once, the count comes from its own request (hx-trigger=load)."""
+    wiz.create("Campaign", {"Name": "Spring panel"})
+    for country in ("United Kingdom", "United Kingdom", "Germany"):
+        wiz.create("Contact", {"LastName": "P", "MailingCountry": country})
+    plan = wiz.plan(filters={"op": "AND", "items": [
+        {"field": "MailingCountry", "operator": "equals", "value": "United Kingdom"}]})
+    wiz.get(url(plan), htmx=True)  # the first visit reads the describe and the campaigns
+    calls = _count_salesforce_calls(monkeypatch)
+    r = wiz.get(url(plan), htmx=True)
+    html = text_of(r)
+    assert r.status_code == 200 and calls == []
+    assert "Campaign membership" in html  # the cached campaign list
+    assert soql_shown(html, "soql-where") == "MailingCountry = 'United Kingdom'"
+    assert soql_shown(html, "match-count") is None and 'id="match-count-pending"' in html
+    loader = re.search(r'<section class="card" id="filter-count"[^>]*>', html).group(0)
+    assert f'hx-post="/wizard/plans/{plan.id}/filters/count"' in loader and 'hx-trigger="load"' in loader
+    assert 'hx-include="#filters-form"' in loader and 'hx-swap="outerHTML"' in loader
+    # what the loader posts: the form as rendered
+    form = filter_form([("MailingCountry", "equals", "United Kingdom")], action="")
+    html = text_of(wiz.post(url(plan, "/count"), form, htmx=True))
+    assert soql_shown(html, "match-count") == "2" and 'hx-trigger="load"' not in html
+    assert len(calls) == 1  # the count, and no Campaign query
+    # a whole page (no JavaScript) still shows the count inline
+    html = text_of(wiz.get(url(plan)))
+    assert soql_shown(html, "match-count") == "2" and 'hx-trigger="load"' not in html
+
+
+def test_campaigns_are_asked_again_after_their_cache_time(wiz, monkeypatch):
+    from datetime import timedelta
+    from models import DescribeCache
+    from services import catalog
+    wiz.create("Campaign", {"Name": "Spring panel"})
+    plan = wiz.plan()
+    assert "Spring panel" in text_of(wiz.post(url(plan), filter_form(
+        [("__campaign__", "in_campaign", None)], action="refresh")))
+    wiz.create("Campaign", {"Name": "Autumn panel"})
+    r = wiz.post(url(plan), filter_form([("__campaign__", "in_campaign", None)], action="refresh"))
+    assert "Autumn panel" not in text_of(r)  # still the cached list
+    row = db.session.scalar(db.select(DescribeCache).where(DescribeCache.object_name == catalog.CAMPAIGNS_KEY))
+    row.fetched_at = row.fetched_at - catalog.CAMPAIGNS_TTL - timedelta(seconds=1)
+    db.session.commit()
+    r = wiz.post(url(plan), filter_form([("__campaign__", "in_campaign", None)], action="refresh"))
+    assert "Autumn panel" in text_of(r) and "Spring panel" in text_of(r)
+
+
+def test_a_parent_salesforce_refuses_to_describe_is_not_asked_for_again(wiz, monkeypatch):
+    """A lookup target whose describe Salesforce refuses (NotFound, with no describeGlobal cached
+    to say it is not queryable) is remembered: the next render asks Salesforce nothing, and the
+    object step's Refresh asks again."""
+    from models import DescribeCache
+    from salesforce.client import SalesforceClient
+    from salesforce.errors import NotFound
+    from services import catalog
+    plan = wiz.plan()
+    wiz.get(url(plan), htmx=True)
+    db.session.execute(db.delete(DescribeCache).where(DescribeCache.object_name.in_([catalog.GLOBAL_KEY, "Account"])))
+    db.session.commit()
+    real = SalesforceClient.describe
+    refused: list = []
+
+    def describe(self, name):
+        if name == "Account":
+            refused.append(name)
+            raise NotFound("no Account here", code="NOT_FOUND")
+        return real(self, name)
+    monkeypatch.setattr(SalesforceClient, "describe", describe)
+    calls = _count_salesforce_calls(monkeypatch)
+    html = text_of(wiz.get(url(plan), htmx=True))
+    assert 'value="Account.Type"' not in html and 'value="MailingCountry"' in html
+    assert refused == ["Account"]
+    row = db.session.scalar(db.select(DescribeCache).where(DescribeCache.object_name == "Account"))
+    assert row.payload == {catalog.UNAVAILABLE: "NotFound"}
+    calls.clear()
+    html = text_of(wiz.get(url(plan), htmx=True))
+    assert calls == [] and refused == ["Account"]
+    assert 'value="Account.Type"' not in html and 'value="MailingCountry"' in html
+    assert catalog.cached_cursor_field(wiz.connection, "Account") is None
+    monkeypatch.setattr(SalesforceClient, "describe", real)
+    catalog.refresh(wiz.connection)
+    assert 'value="Account.Type"' in text_of(wiz.get(url(plan), htmx=True))
+
+
+def test_reloading_the_step_keeps_rules_added_but_not_saved(wiz):
+    plan = wiz.plan(filters={"op": "AND", "items": [
+        {"field": "MailingCountry", "operator": "equals", "value": "United Kingdom"}]})
+    # the panel's own count request (the saved rules as rendered) leaves no draft
+    wiz.post(url(plan, "/count"), filter_form([("MailingCountry", "equals", "United Kingdom")], action=""), htmx=True)
+    html = text_of(wiz.get(url(plan)))
+    assert 'id="filters-unsaved"' not in html and 'name="rows-1-field"' not in html
+    # a rule added (htmx, as the button does), then a value typed (the live count)
+    rows = [("MailingCountry", "equals", "United Kingdom"), ("", "", None)]
+    wiz.post(url(plan), filter_form(rows, action="add_row-0"), htmx=True)
+    rows = [("MailingCountry", "equals", "United Kingdom"), ("LastName", "starts_with", "Do")]
+    wiz.post(url(plan, "/count"), filter_form(rows, action=""), htmx=True)
+    for htmx in (False, True):  # a reload (whole page) and the panel
+        html = text_of(wiz.get(url(plan), htmx=htmx))
+        assert 'id="filters-unsaved"' in html
+        assert re.search(r'name="rows-1-field"[^>]*>.*?<option value="LastName" selected', html, re.S)
+        assert 'name="rows-1-value" type="text" value="Do"' in html
+    db.session.expire_all()
+    assert db.session.get(ImportPlan, plan.id).filters["items"] == [
+        {"field": "MailingCountry", "operator": "equals", "value": "United Kingdom"}]  # nothing saved
+    # saving stores them and drops the draft
+    r = wiz.post(url(plan), filter_form(rows))
+    assert r.status_code == 303
+    db.session.expire_all()
+    saved = db.session.get(ImportPlan, plan.id)
+    assert saved.filters_draft is None and len(saved.filters["items"]) == 2
+    html = text_of(wiz.get(url(plan)))
+    assert 'id="filters-unsaved"' not in html and 'value="Do"' in html

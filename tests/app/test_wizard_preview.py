@@ -156,3 +156,14 @@ def test_totals_through_a_real_rq_worker(app, wiz, people):
         app.config["REDIS_URL"] = old
         conn.flushdb()
         conn.close()
+
+
+def test_an_empty_result_says_so_once(wiz, people):
+    plan = wiz.plan(step="preview", filters={"op": "AND", "items": [
+        {"field": "MailingCountry", "operator": "equals", "value": "Atlantis"}]})
+    for htmx in (False, True):
+        html = text_of(wiz.get(url(plan), htmx=htmx))
+        assert html.count("No records match these filters.") == 1
+        assert "Showing the first 0" not in html and 'id="preview-table"' not in html
+    html = text_of(wiz.get(url(uk_plan(wiz)), htmx=True))
+    assert "Showing the first 6 matching records." in html and "No records match" not in html
