@@ -22,10 +22,27 @@ Orgs and users (password from --password):
   personaccounts  admin@pinecone.example (Person Accounts on)
   noapi           admin@smallshop.example (Professional Edition: REST answers API_DISABLED_FOR_ORG)
 
-Faults (--fault, repeatable, JSON; also POST /__emulator/faults), e.g.
-  --fault '{"type":"error","status":503,"nth":3}'
-  --fault '{"type":"limit_exceeded","from_call":100}'
-  --fault '{"type":"truncate_page","page":2}'
+Faults are off unless asked for. --fault JSON (repeatable; also POST /__emulator/faults) adds a rule:
+  type  error              answer "status" 500 (UNKNOWN_EXCEPTION), 502 or 503 (SERVER_UNAVAILABLE)
+        limit_exceeded     403 REQUEST_LIMIT_EXCEEDED
+        invalid_locator    400 INVALID_QUERY_LOCATOR on a nextRecordsUrl fetch
+        slow               sleep "seconds" (default 1), then answer normally
+        page_timeout       a query page that sleeps "seconds" (default 30) every time it is asked for
+        truncate_page      a query page whose body is cut off mid-JSON
+        done_without_next  a query page saying done: false with no nextRecordsUrl
+  when  "nth": N (the Nth matching call), "from_call": N (every call from the Nth on),
+        "share": 0.2 with "seed": S (that share of calls), none of them: every call;
+        "times": N stops after N hits; "page": N picks a query page (1 = the query itself)
+  where "org": production|sandbox|personaccounts|noapi (default every org), "path": text in the path
+  e.g.  --fault '{"type":"error","status":503,"nth":3}'
+        --fault '{"type":"limit_exceeded","from_call":100,"org":"sandbox"}'
+        --fault '{"type":"truncate_page","page":2,"times":1}'
+
+Admin endpoint (header X-Emulator-Admin-Key: the admin_key in connected-app.json):
+  GET/POST/DELETE /__emulator/faults, POST /__emulator/expire-sessions {"org": ...} (expire sessions now),
+  POST /__emulator/reset-limits, GET/POST /__emulator/clock {"advance": seconds | "set": datetime},
+  POST /__emulator/records/OBJECT, PATCH/DELETE /__emulator/records/OBJECT/ID,
+  POST /__emulator/records/ID/touch (system update), POST /__emulator/convert-lead/ID, GET /__emulator/state
 """
 
 
@@ -36,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     s.add_argument("--host", default="127.0.0.1", help="address to bind and to put in URLs (default 127.0.0.1)")
     s.add_argument("--port", type=int, default=8443, help="port (default 8443; 0 picks a free one)")
-    s.add_argument("--state-dir", default=".emulator", help="where ca.pem, connected-app.json and the store live")
+    s.add_argument("--state-dir", default=".emulator", help="where ca.pem, connected-app.json and the store live (default .emulator)")
     s.add_argument("--data", nargs="+", action="extend", default=[], metavar="PLAN_OR_FILE",
                    help="Salesforce CLI data-tree plan or record file(s) to load")
     s.add_argument("--generate", type=int, default=0, metavar="N",
@@ -53,7 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--any-callback", action="store_true", help="accept any redirect_uri (tests only)")
     s.add_argument("--auto-approve", action="store_true",
                    help="authorize redirects straight back with a code for --default-user (headless demos)")
-    s.add_argument("--default-user", default="admin@acme.example")
+    s.add_argument("--default-user", default="admin@acme.example",
+                   help="user --auto-approve signs in as; its org is the one the demo connects to "
+                        "(default admin@acme.example)")
     s.add_argument("--password", default="emulator-pass-1", help="password of every demo user")
     s.add_argument("--session-lifetime", default="2h", help="access token lifetime: 900, 90s, 15m, 2h (default 2h)")
     s.add_argument("--api-limit", type=int, default=15000, help="daily API request limit per org (default 15000)")

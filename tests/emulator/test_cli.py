@@ -71,6 +71,10 @@ def test_help_documents_the_options():
                 "--default-user", "--password", "--session-lifetime", "--api-limit", "--fault",
                 "restricted@acme.example", "API_DISABLED_FOR_ORG"):
         assert opt in out, opt
+    for fault in ("error", "limit_exceeded", "invalid_locator", "slow", "page_timeout", "truncate_page",
+                  "done_without_next", "/__emulator/expire-sessions"):
+        assert fault in out, fault
+    assert "--default-user DEFAULT_USER\n                        user --auto-approve signs in as" in out
 
 
 def _serve(tmp_path, *args):
