@@ -11,6 +11,7 @@ import json
 from collections.abc import Mapping as MappingType
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from sync.cursor import parse_datetime
@@ -71,14 +72,12 @@ def map_record(plan: Plan, record: MappingType[str, Any]) -> MappedRecord:
 
     person, person_refs, kind = _person(plan, record)
     used: dict[str, Any] = {}
-
-    def text(name: str) -> str | None:
-        path, value = first_text(person, getattr(mapping, name))
+    values: dict[str, str | None] = {}
+    for name, paths in mapping.person_paths:
+        path, value = first_text(person, paths)  # the first non-blank fallback wins
         if path is not None:
             used[path] = value
-        return value
-
-    values = {name: text(name) for name in mapping.PERSON_FIELDS}
+        values[name] = value
     segments: list[str] = []
     for path in mapping.segments:
         value = get_text(person, path)
@@ -96,9 +95,7 @@ def map_record(plan: Plan, record: MappingType[str, Any]) -> MappedRecord:
     merged_into = get_text(record, "MasterRecordId")
     identity = tuple((r.object_name, r.record_id) for r in person_refs)
     hash_input = [plan.fingerprint, sorted(used.items()), evidence, identity, deleted, merged_into]
-    digest = hashlib.sha256(
-        json.dumps(hash_input, sort_keys=True, default=str, separators=(",", ":")).encode()
-    ).hexdigest()
+    digest = hashlib.sha256(_HASH_JSON.encode(hash_input).encode()).hexdigest()
 
     stamp = get_path(record, plan.cursor_field)
     return MappedRecord(
@@ -108,6 +105,12 @@ def map_record(plan: Plan, record: MappingType[str, Any]) -> MappedRecord:
         source_hash=digest, timestamp=parse_datetime(stamp) if isinstance(stamp, str) else None,
         deleted=deleted, merged_into=merged_into, **values,
     )
+
+
+# json.dumps(..., sort_keys=True, default=str, separators=(",", ":")) without building an
+# encoder per record. The hash must never change: a stored link's hash equal to the record's
+# is what lets an unchanged record skip validation and writes.
+_HASH_JSON = json.JSONEncoder(sort_keys=True, default=str, separators=(",", ":"))
 
 
 def _person(plan: Plan, record: MappingType[str, Any]):
@@ -148,19 +151,38 @@ def evaluate_consent(rule: ConsentRule, record: MappingType[str, Any] | None):
         value = get_path(record, rule.path)
         evidence.insert(0, (rule.path, value))
         folded = _fold(value)
-        if folded is not None and folded in {_fold(v) for v in rule.opted_out_values}:
+        if folded is not None and folded in _folded_values(rule.opted_out_values):
             status = Consent.OPTED_OUT
-        elif folded is not None and folded in {_fold(v) for v in rule.opted_in_values}:
+        elif folded is not None and folded in _folded_values(rule.opted_in_values):
             status = Consent.OPTED_IN
     if opted_out_flag:
         status = Consent.OPTED_OUT
     return status, tuple(evidence)
 
 
+def _folded_values(values: tuple[str, ...]) -> frozenset[str | None]:
+    try:
+        return _folded_values_cached(values)
+    except TypeError:  # an unhashable value in the stored rule
+        return frozenset(_fold(v) for v in values)
+
+
+@lru_cache(maxsize=64)
+def _folded_values_cached(values: tuple[str, ...]) -> frozenset[str | None]:
+    return frozenset(_fold(v) for v in values)
+
+
 def _fold(value: Any) -> str | None:
     if value is None:
         return None
+    if type(value) is str and len(value) <= 80:
+        return _fold_text(value)  # a picklist: a handful of values over a whole import
     if isinstance(value, bool):
         value = "true" if value else "false"
     text = " ".join(str(value).split()).casefold()
     return text or None
+
+
+@lru_cache(maxsize=1024)
+def _fold_text(value: str) -> str | None:
+    return " ".join(value.split()).casefold() or None

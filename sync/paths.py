@@ -43,11 +43,20 @@ def _get_key(node: Mapping[str, Any], key: str) -> Any:
     if key in node:
         return node[key]
     # SOQL names are case-insensitive; a path typed as "account.name" still finds "Account".
-    folded = _fold(key)
-    for name, value in node.items():
-        if isinstance(name, str) and name.casefold() == folded and name != "attributes":
-            return value
-    return None
+    # The records of one query share their keys, so the folded names are looked up per key
+    # set (a path the query did not select, such as IsDeleted, misses on every record).
+    name = _folded_names(tuple(node)).get(_fold(key))
+    return None if name is None else node[name]
+
+
+@lru_cache(maxsize=256)
+def _folded_names(names: tuple) -> dict[str, str]:
+    """Folded name -> the first name that folds to it (``attributes`` is never a field)."""
+    folded: dict[str, str] = {}
+    for name in names:
+        if isinstance(name, str) and name != "attributes":
+            folded.setdefault(name.casefold(), name)
+    return folded
 
 
 @lru_cache(maxsize=1024)
@@ -60,7 +69,9 @@ def get_text(record: Mapping[str, Any] | None, path: str) -> str | None:
     value = get_path(record, path)
     if value is None:
         return None
-    if isinstance(value, bool):
+    if type(value) is str:
+        text = value.strip()
+    elif isinstance(value, bool):
         text = "true" if value else "false"
     else:
         text = str(value).strip()

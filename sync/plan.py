@@ -64,6 +64,11 @@ class Mapping:
 
     PERSON_FIELDS = ("first_name", "last_name", "email", "phone", "company", "country")
 
+    @cached_property
+    def person_paths(self) -> tuple[tuple[str, Paths], ...]:
+        """(participant field, its fallback paths) in PERSON_FIELDS order."""
+        return tuple((name, getattr(self, name)) for name in self.PERSON_FIELDS)
+
     def paths(self) -> list[str]:
         found = [p for name in self.PERSON_FIELDS for p in getattr(self, name)]
         found += list(self.segments) + [p for _, p in self.attributes]
