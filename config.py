@@ -70,6 +70,11 @@ class Config:
     WORKER_LOST_AFTER_SECONDS = _int("WORKER_LOST_AFTER_SECONDS", 180)
     SYNC_LOOKBACK_SECONDS = _int("SYNC_LOOKBACK_SECONDS", 300)
     SYNC_PAGE_SIZE = _int("SYNC_PAGE_SIZE", 2000)
+    # Helper processes validating part of each big page during a sync (sync.parallel): -1 picks
+    # one on a machine with two or more cores, 0 turns them off. Pages with fewer records to
+    # validate than SYNC_PARALLEL_MIN_RECORDS are validated in the worker alone.
+    SYNC_VALIDATION_PROCESSES = _int("SYNC_VALIDATION_PROCESSES", -1)
+    SYNC_PARALLEL_MIN_RECORDS = _int("SYNC_PARALLEL_MIN_RECORDS", 400)
     OUTCOME_RETENTION_DAYS = _int("OUTCOME_RETENTION_DAYS", 90)
 
     # Sign-in brake: failures per account and per client address within the lockout window.

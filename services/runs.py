@@ -192,7 +192,7 @@ def _execute(run_id: int) -> SyncRun:
     source = SalesforceSource(client, spec, where, start, batch_size=page_size)
     seen = _SeenIds(source, spec, run_id)
     linked_before = reconcile.linked_count(workspace.id, plan.id, spec) if run.kind == "reconcile" else 0
-    summary = run_engine(spec, seen, sink, _RunLog(run_id), cursor=start)
+    summary = run_engine(spec, seen, sink, _RunLog(run_id), cursor=start, **_parallel_settings())
     status, reason = summary.status, summary.reason
 
     if status == RUN_SUCCEEDED:
@@ -227,6 +227,17 @@ def _execute(run_id: int) -> SyncRun:
     run = _finish(run_id, status, reason)
     _after_run(run, sink_invitations)
     return run
+
+
+def _parallel_settings() -> dict:
+    """Helper processes validating part of each big page (sync.parallel): SYNC_VALIDATION_PROCESSES,
+    where -1 means one on a machine with two or more cores and 0 none."""
+    cfg = current_app.config
+    processes = int(cfg.get("SYNC_VALIDATION_PROCESSES", -1))
+    if processes < 0:
+        processes = 1 if (os.cpu_count() or 1) >= 2 else 0
+    return {"validation_processes": processes,
+            "parallel_min_records": int(cfg.get("SYNC_PARALLEL_MIN_RECORDS", 400))}
 
 
 def _rewind_cursor(plan_id: int, start, fingerprint: str) -> None:

@@ -68,19 +68,38 @@ def _utcnow() -> datetime:
 
 def run(plan: Plan, source: Iterable, sink: Sink, log: Log, *,
         cursor: datetime | None = None,
-        clock: Callable[[], datetime] = _utcnow) -> RunSummary:
+        clock: Callable[[], datetime] = _utcnow,
+        validation_processes: int = 0,
+        parallel_min_records: int | None = None) -> RunSummary:
     """Run ``plan`` over ``source`` (pages of records) into ``sink``.
 
     ``cursor`` is the saved cursor the source's query was built from (None for a full read;
     see ``sync.cursor.resume_from``). The cursor committed with each page never moves backwards
     and never past the newest timestamp of a committed page.
+
+    ``validation_processes``: helper processes that validate part of each big page while this
+    one validates the rest (``sync.parallel``; 0: everything in process). The results are the
+    same either way; the helpers live as long as this call.
     """
-    return _Run(plan, sink, log, cursor).execute(source, clock)
+    parallel = None
+    if validation_processes > 0:
+        from sync.parallel import DEFAULT_MIN_RECORDS, ParallelValidation
+        parallel = ParallelValidation(validation_processes, min_records=(
+            parallel_min_records if parallel_min_records is not None else DEFAULT_MIN_RECORDS))
+    try:
+        return _Run(plan, sink, log, cursor, parallel).execute(source, clock)
+    finally:
+        if parallel is not None:
+            parallel.close()
 
 
 class _Run:
-    def __init__(self, plan: Plan, sink: Sink, log: Log, start_cursor: datetime | None):
+    def __init__(self, plan: Plan, sink: Sink, log: Log, start_cursor: datetime | None,
+                 parallel=None):
         self.plan = plan
+        self.parallel = parallel
+        self.invites = bool(plan.action.invites and plan.target_id)
+        self.consent_known = plan.consent.configured
         self.sink = sink
         self.log = log
         self.cursor = start_cursor
@@ -178,16 +197,28 @@ class _Run:
         refs = {r.ref for r in mapped} | {p for r in mapped for p in r.person_refs}
         known = self.sink.lookup(Lookup(refs=frozenset(refs), invite_target=invite_target))
 
+        links = [known.links.get(record.ref) for record in mapped]
+        unchanged = [link is not None and link.source_hash == record.source_hash
+                     for record, link in zip(mapped, links)]
+        points = None
+        if self.parallel is not None:
+            points = self.parallel.contact_points(
+                [record for record, same in zip(mapped, unchanged) if not same], plan.default_region)
+        points_of = iter(points or ())
         changed: list[tuple[MappedRecord, validate.CheckedRecord]] = []
-        for record in mapped:
-            link = known.links.get(record.ref)
-            if link is not None and link.source_hash == record.source_hash:
+        for record, link, same in zip(mapped, links, unchanged):
+            if same:
                 changes.outcomes.append(RecordOutcome(
                     record.ref, record.record_id, UNCHANGED, None, link.participant_id))
                 continue
+            computed = next(points_of, None)
             try:
-                checked = validate.check_record(record, plan.mapping.required,
-                                                plan.default_region)
+                if computed is not None:  # validated by a helper process (sync.parallel)
+                    checked = validate.check_record(record, plan.mapping.required,
+                                                    plan.default_region, contact_points=computed)
+                else:
+                    checked = validate.check_record(record, plan.mapping.required,
+                                                    plan.default_region)
             except Exception as exc:
                 changes.outcomes.append(RecordOutcome(
                     record.ref, record.record_id, FAILED, f"Validation failed: {exc}",
@@ -315,7 +346,7 @@ class _Run:
         return None
 
     def _values(self, record: MappedRecord, checked: validate.CheckedRecord) -> ParticipantValues:
-        consent_known = self.plan.consent.configured
+        consent_known = self.consent_known
         return ParticipantValues(
             first_name=record.first_name, last_name=record.last_name,
             email=checked.email.email, email_key=checked.email.key,
@@ -328,7 +359,7 @@ class _Run:
     def _maybe_invite(self, record, checked, participant, current, known: LookupResult,
                       writes: _RecordWrites, suppressed: str | None = None) -> None:
         plan = self.plan
-        if not plan.action.invites or not plan.target_id:
+        if not self.invites:
             return
         why_not = None
         if not plan.invite_confirmation:
@@ -357,6 +388,8 @@ class _Run:
 def _suppressed(checked: validate.CheckedRecord, current, known: LookupResult) -> str | None:
     """Why the person is on the do-not-contact list (by the record's keys or the participant's
     own, which an email changed in Salesforce would otherwise escape), or None."""
+    if not known.suppressed_email_keys and not known.suppressed_phone_keys:
+        return None
     emails = {checked.email.key, getattr(current, "email_key", None)} - {None}
     phones = {checked.phone.key, getattr(current, "phone_key", None)} - {None}
     if emails & known.suppressed_email_keys:

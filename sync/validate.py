@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import unicodedata
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import phonenumbers
@@ -45,7 +45,7 @@ class EmailResult:
     email: str | None = None  # normalized NFC address; None when missing or invalid
     flag: Flag | None = None
 
-    @property
+    @cached_property
     def key(self) -> str | None:
         """Dedup key: the case-folded normalized address (None unless valid)."""
         return email_key(self.email) if self.email else None
@@ -63,7 +63,7 @@ class PhoneResult:
     region: str | None = None  # the region the number was parsed in
     flag: Flag | None = None
 
-    @property
+    @cached_property
     def key(self) -> str | None:
         """Dedup key: E.164, plus ``;ext=N`` when there is an extension (None unless valid)."""
         return phone_key(self.e164, self.extension) if self.e164 else None
@@ -71,6 +71,38 @@ class PhoneResult:
     @property
     def valid(self) -> bool:
         return self.e164 is not None
+
+
+def _cache_domain_validation() -> None:
+    """Remember email-validator's check of each domain part (pure: the domain text and two
+    flags in, the normalized domain out; invalid domains raise and are checked every time).
+    Addresses are all different but their domains are a few hundred per import, and the domain
+    check was half of validate_email. email-validator itself does all the validating."""
+    import importlib
+
+    # The package's ``validate_email`` attribute is the function; the module is this one.
+    module = importlib.import_module("email_validator.validate_email")
+    check = getattr(module, "validate_email_domain_name", None)
+    if check is None or getattr(check, "cached_by_sync", False):
+        return
+
+    @lru_cache(maxsize=4096)
+    def checked(domain: str, test_environment: bool, globally_deliverable: bool):
+        return check(domain, test_environment=test_environment,
+                     globally_deliverable=globally_deliverable)
+
+    def validate_email_domain_name(domain, test_environment=False, globally_deliverable=True):
+        if type(domain) is not str:
+            return check(domain, test_environment=test_environment,
+                         globally_deliverable=globally_deliverable)
+        return dict(checked(domain, bool(test_environment), bool(globally_deliverable)))
+
+    validate_email_domain_name.cached_by_sync = True
+    validate_email_domain_name.__wrapped_check__ = check  # for the test comparing the two
+    module.validate_email_domain_name = validate_email_domain_name
+
+
+_cache_domain_validation()
 
 
 def email_key(normalized: str) -> str:
@@ -235,11 +267,20 @@ class CheckedRecord:
         return tuple(f for f in self.flags if f.code == MISSING_REQUIRED)
 
 
-def check_record(mapped, required: tuple[str, ...], default_region: str | None) -> CheckedRecord:
+def check_contact_points(email: object, phone: object, country: object,
+                         default_region: str | None) -> tuple[EmailResult, PhoneResult]:
+    """The expensive part of ``check_record``: the email, and the phone in the country's region
+    (else ``default_region``). Pure, so it may run in a helper process (``sync.parallel``)."""
+    return normalize_email(email), normalize_phone(phone, phone_region(country, default_region))
+
+
+def check_record(mapped, required: tuple[str, ...], default_region: str | None,
+                 contact_points: tuple[EmailResult, PhoneResult] | None = None) -> CheckedRecord:
     """Validate a ``sync.mapping.MappedRecord``: email, phone (in the record's country region,
-    else ``default_region``), required fields and having at least one usable contact point."""
-    email = normalize_email(mapped.email)
-    phone = normalize_phone(mapped.phone, phone_region(mapped.country, default_region))
+    else ``default_region``), required fields and having at least one usable contact point.
+    ``contact_points``: ``check_contact_points`` of the record, when already computed."""
+    email, phone = contact_points or check_contact_points(mapped.email, mapped.phone,
+                                                          mapped.country, default_region)
     flags = [f for f in (email.flag, phone.flag) if f]
     for name in required:
         if mapped.value(name) in (None, "", ()):
