@@ -40,3 +40,18 @@ JSONType = JSON().with_variant(JSONB(), "postgresql")
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+
+def include_object_for(dialect_name: str):
+    """An Alembic ``include_object`` filter for a database of ``dialect_name``: an index the
+    models build on another dialect only (``Index(...).ddl_if(dialect="postgresql")``) is not
+    missing here. Alembic's compare ignores ``ddl_if``; without this, ``flask db migrate`` on
+    SQLite would add the PostgreSQL trigram index."""
+    def include_object(obj, name, type_, reflected, compare_to):
+        if type_ == "index" and not reflected:
+            ddl_if = getattr(obj, "_ddl_if", None)
+            if ddl_if is not None and ddl_if.dialect not in (None, dialect_name):
+                return False
+        return True
+    return include_object

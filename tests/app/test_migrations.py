@@ -45,7 +45,9 @@ def test_upgrade_on_an_empty_database_matches_the_models(empty_database_url):
         assert sa.inspect(db.engine).get_table_names() == []
         upgrade()
         with db.engine.connect() as conn:
-            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            from models.types import include_object_for
+            context = MigrationContext.configure(conn, opts={
+                "compare_type": True, "include_object": include_object_for(conn.dialect.name)})
             diff = compare_metadata(context, db.metadata)
             tables = set(sa.inspect(conn).get_table_names())
         db.session.remove()
