@@ -1,7 +1,9 @@
 """Relative date literals (TODAY, LAST_N_DAYS:n, ...) as [start, end) day ranges in UTC.
 
 Salesforce ties the boundaries to the running user's time zone; the emulator's users are on
-UTC, and weeks start on Sunday as in the en_US locale.
+UTC, and weeks start on Sunday as in the en_US locale. The emulated orgs keep the default fiscal
+year (standard, starting in January: ``Organization.FiscalYearStartMonth`` is 1), so the fiscal
+literals (THIS_FISCAL_QUARTER, LAST_N_FISCAL_YEARS:n ...) cover the same days as their calendar twins.
 """
 from __future__ import annotations
 
@@ -20,6 +22,8 @@ def _quarter_start(d: date, shift: int = 0) -> date:
 
 def relative_range(name: str, n, today: date) -> tuple[date, date]:
     """The days covered by the literal: start inclusive, end exclusive."""
+    if "FISCAL_" in name:
+        return relative_range(name.replace("FISCAL_", ""), n, today)
     day = timedelta(days=1)
     week_start = today - timedelta(days=(today.weekday() + 1) % 7)  # Sunday
     if name == "TODAY":

@@ -246,6 +246,25 @@ def test_relative_literals_on_datetime_fields_and_ranges():
     assert ids("SELECT Id FROM Account WHERE CreatedDate = last_n_days:1") == [PROMO, PROMOX]
 
 
+@pytest.mark.parametrize("fiscal,calendar", [
+    ("THIS_FISCAL_QUARTER", "THIS_QUARTER"), ("LAST_FISCAL_QUARTER", "LAST_QUARTER"),
+    ("NEXT_FISCAL_QUARTER", "NEXT_QUARTER"), ("THIS_FISCAL_YEAR", "THIS_YEAR"), ("LAST_FISCAL_YEAR", "LAST_YEAR"),
+    ("NEXT_FISCAL_YEAR", "NEXT_YEAR"), ("LAST_N_FISCAL_QUARTERS:2", "LAST_N_QUARTERS:2"),
+    ("NEXT_N_FISCAL_QUARTERS:2", "NEXT_N_QUARTERS:2"), ("N_FISCAL_QUARTERS_AGO:1", "N_QUARTERS_AGO:1"),
+    ("LAST_N_FISCAL_YEARS:1", "LAST_N_YEARS:1"), ("NEXT_N_FISCAL_YEARS:1", "NEXT_N_YEARS:1"),
+    ("n_fiscal_years_ago:1", "N_YEARS_AGO:1"),
+])
+def test_fiscal_literals_follow_the_default_january_fiscal_year(fiscal, calendar):
+    """The emulated orgs keep the standard fiscal year starting in January (FiscalYearStartMonth 1)."""
+    later = __import__("datetime").datetime(2025, 1, 2, tzinfo=__import__("datetime").timezone.utc)
+    for field in ("Enrolled__c", "SystemModstamp"):
+        for op in ("=", "<", ">=", "!="):
+            for now in (NOW, later):
+                base = f"SELECT Id FROM Research_Participant__c WHERE {field} {op} "
+                assert ids(base + fiscal, now=now) == ids(base + calendar, now=now), (field, op, fiscal)
+    assert ids("SELECT Id FROM Research_Participant__c WHERE Enrolled__c = THIS_FISCAL_YEAR") == [P1, P2, P3]
+
+
 def test_relative_literals_follow_now():
     from datetime import datetime, timezone
     later = datetime(2025, 1, 2, tzinfo=timezone.utc)
