@@ -295,9 +295,49 @@ def generate(store: Store, org: str, n: int, seed: int = 1) -> dict[str, int]:
                 if rec["SystemModstamp"] < rec["LastModifiedDate"]:
                     rec["SystemModstamp"] = rec["LastModifiedDate"]
 
+    if any(f["name"] == "IsPersonAccount" for f in m.catalog.get("Account")["fields"]):
+        person_accounts(m, accounts, contacts, n, seed)
+
     out = {}
     for obj, rows in (("Account", accounts), ("Contact", contacts), ("Lead", leads), ("Campaign", campaigns),
                       ("CampaignMember", members), ("Research_Participant__c", participants)):
         store.bulk_insert(org, obj, [m.finish(obj, rec) for rec in rows])
         out[obj] = len(rows)
     return out
+
+
+PERSON_ACCOUNT_SHARE = 0.3
+
+
+def person_accounts(m: "_Maker", accounts: list[dict], contacts: list[dict], n: int, seed: int):
+    """Person Account orgs: about 30% of ``n`` people more, each an Account with ``IsPersonAccount``,
+    the Person* fields and ``PersonContactId``, plus the Contact behind it (``IsPersonAccount`` true,
+    ``AccountId`` the person account), as Salesforce keeps them. A random stream of its own, so the
+    rest of the org is the same as in an org without Person Accounts."""
+    r = random.Random(f"person-accounts-{seed}")
+    saved, m.rng = m.rng, r
+    try:
+        k = max(3, int(n * PERSON_ACCOUNT_SHARE))
+        for aid, cid in zip(m.ids("Account", k), m.ids("Contact", k)):
+            p = m.person()
+            country = p["country"]
+            acc = m.base(aid, "Account")
+            con = m.base(cid, "Contact")
+            con.update({key: acc[key] for key in ("CreatedDate", "LastModifiedDate", "SystemModstamp")})
+            m.consent(con)
+            mailing_country = r.choice(country[0]) if r.random() < 0.9 else None
+            acc.update(IsPersonAccount=True, FirstName=p["FirstName"], LastName=p["LastName"],
+                       Name=" ".join(x for x in (p["FirstName"], p["LastName"]) if x), PersonEmail=p["email"],
+                       Phone=p["phone"], PersonMobilePhone=p["mobile"], PersonMailingCountry=mailing_country,
+                       PersonMailingCity=country[2], PersonMailingState=country[3],
+                       PersonMailingPostalCode=country[4], PersonHasOptedOutOfEmail=con["HasOptedOutOfEmail"],
+                       PersonDoNotCall=con["DoNotCall"], PersonHasOptedOutOfFax=con["HasOptedOutOfFax"],
+                       PersonContactId=cid, Customer_Tier__c=r.choice(TIERS))
+            con.update(IsPersonAccount=True, FirstName=p["FirstName"], LastName=p["LastName"], Email=p["email"],
+                       Phone=p["phone"], MobilePhone=p["mobile"], MailingCountry=mailing_country,
+                       MailingCity=country[2], MailingState=country[3], MailingPostalCode=country[4],
+                       AccountId=aid)
+            accounts.append(acc)
+            contacts.append(con)
+    finally:
+        m.rng = saved

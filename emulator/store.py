@@ -852,8 +852,13 @@ def derive(describe: dict, rec: dict):
     if describe["name"] in ("Lead", "Contact", "User") and "Name" in names:
         full = " ".join(x for x in (rec.get("FirstName"), rec.get("LastName")) if x)
         rec["Name"] = full or None
-    if describe["name"] == "Account" and rec.get("IsPersonAccount") is None and "IsPersonAccount" in names:
-        rec["IsPersonAccount"] = False
+    if describe["name"] == "Account" and "IsPersonAccount" in names:
+        # Person Account orgs: an Account with a LastName is a person account, named like a Contact
+        if rec.get("LastName"):
+            rec["IsPersonAccount"] = True
+            rec["Name"] = " ".join(x for x in (rec.get("FirstName"), rec.get("LastName")) if x)
+        elif rec.get("IsPersonAccount") is None:
+            rec["IsPersonAccount"] = False
     for compound, comps in cat.compound_components(describe).items():
         rec[compound] = cat.address_value(rec, compound, comps)
 

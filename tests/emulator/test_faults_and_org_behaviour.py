@@ -191,6 +191,31 @@ def test_person_account_org(emu):
     assert "PersonEmail" not in prod_fields
 
 
+def test_person_account_org_generates_person_accounts_with_their_contacts():
+    """--generate in the Person Account org: person accounts (IsPersonAccount, Person* fields,
+    PersonContactId) next to business accounts, each with the Contact behind it; an Account created
+    with a LastName is a person account named like a Contact."""
+    with EmulatorServer(generate=100, seed=2, org="personaccounts") as server:
+        sf = server.salesforce("admin@pinecone.example")
+        people = sf.query_all("SELECT Id, Name, FirstName, LastName, PersonEmail, PersonMobilePhone, "
+                              "PersonHasOptedOutOfEmail, PersonContactId FROM Account WHERE IsPersonAccount = true")
+        assert people["totalSize"] >= 25
+        assert sf.query("SELECT COUNT() FROM Account WHERE IsPersonAccount = false")["totalSize"] > 0
+        assert any(r["PersonEmail"] for r in people["records"])
+        assert any(r["PersonMobilePhone"] for r in people["records"])
+        for r in people["records"][:5]:
+            assert r["Name"] == " ".join(x for x in (r["FirstName"], r["LastName"]) if x)
+            c = sf.query(f"SELECT IsPersonAccount, AccountId, Email FROM Contact WHERE Id = '{r['PersonContactId']}'")
+            rec = c["records"][0]
+            assert rec["IsPersonAccount"] is True and rec["AccountId"] == r["Id"] and rec["Email"] == r["PersonEmail"]
+        assert sf.query("SELECT COUNT() FROM Contact WHERE IsPersonAccount = true")["totalSize"] == people["totalSize"]
+        rid = sf.Account.create({"FirstName": "Pat", "LastName": "Person", "PersonEmail": "pat@example.org"})["id"]
+        assert (sf.Account.get(rid)["IsPersonAccount"], sf.Account.get(rid)["Name"]) == (True, "Pat Person")
+        rid = sf.Account.create({"Name": "Pinecone Supplies"})["id"]
+        assert sf.Account.get(rid)["IsPersonAccount"] is False
+        assert "IsPersonAccount" not in {f["name"] for f in server.salesforce().Account.describe()["fields"]}
+
+
 def test_update_moves_both_stamps_and_system_update_only_systemmodstamp(emu, sf):
     emu.admin.set_clock(datetime(2026, 1, 10, 12, 0, 0, tzinfo=timezone.utc), frozen=True)
     cid = sf.Contact.create({"LastName": "Stamp"})["id"]
