@@ -30,6 +30,8 @@ Faults are off unless asked for. --fault JSON (repeatable; also POST /__emulator
         page_timeout       a query page that sleeps "seconds" (default 30) every time it is asked for
         truncate_page      a query page whose body is cut off mid-JSON
         done_without_next  a query page saying done: false with no nextRecordsUrl
+        expire_sessions    expire the org's sessions now (when the rule fires): that call and every
+                           later one with those tokens answer 401 INVALID_SESSION_ID; refresh works
   when  "nth": N (the Nth matching call), "from_call": N (every call from the Nth on),
         "share": 0.2 with "seed": S (that share of calls), none of them: every call;
         "times": N stops after N hits; "page": N picks a query page (1 = the query itself)
@@ -37,6 +39,7 @@ Faults are off unless asked for. --fault JSON (repeatable; also POST /__emulator
   e.g.  --fault '{"type":"error","status":503,"nth":3}'
         --fault '{"type":"limit_exceeded","from_call":100,"org":"sandbox"}'
         --fault '{"type":"truncate_page","page":2,"times":1}'
+        --fault '{"type":"expire_sessions","nth":5}'   (sessions lapse on the 5th REST call)
 
 Admin endpoint (header X-Emulator-Admin-Key: the admin_key in connected-app.json):
   GET/POST/DELETE /__emulator/faults, POST /__emulator/expire-sessions {"org": ...} (expire sessions now),

@@ -8,7 +8,9 @@ A rule is a JSON object. Common keys:
   a query-more call), ``slow`` (sleep ``seconds`` then answer normally), ``page_timeout`` (a query
   page that sleeps ``seconds``, default 30, longer than any sane client timeout), ``truncate_page``
   (a query page whose body is cut off mid-JSON), ``done_without_next`` (a query page saying
-  ``done: false`` with no ``nextRecordsUrl``).
+  ``done: false`` with no ``nextRecordsUrl``), ``expire_sessions`` (expire every session of the
+  call's org now, then answer that call 401 INVALID_SESSION_ID, as if the token had lapsed mid-run;
+  refresh tokens keep working).
 * ``org``: org key (default: every org).
 * ``nth``: fire on the Nth matching call after the rule was added (1-based); ``from_call``: fire on
   every matching call from the Nth on; ``share``: fire on that fraction of matching calls (seeded
@@ -18,7 +20,7 @@ A rule is a JSON object. Common keys:
   ``nextRecordsUrl`` fetch ...); default any page the rule's type applies to.
 * ``path``: only calls whose path contains this text.
 
-``expire_sessions`` is an action rather than a rule (see ``/__emulator/expire-sessions``).
+``POST /__emulator/expire-sessions`` does the same as an ``expire_sessions`` rule at once, without a call.
 """
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ import threading
 from dataclasses import dataclass, field
 
 TYPES = {"error", "limit_exceeded", "invalid_locator", "slow", "page_timeout", "truncate_page",
-         "done_without_next"}
+         "done_without_next", "expire_sessions"}
 QUERY_TYPES = {"invalid_locator", "page_timeout", "truncate_page", "done_without_next"}
 
 

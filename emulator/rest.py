@@ -81,7 +81,11 @@ def api(rest: str):
         if not org.api_enabled:
             raise ApiError(403, "API_DISABLED_FOR_ORG", "The REST API is not enabled for this Organization.")
         path = "/services/data/" + rest
-        fired = s.faults.check(org.key, path, {"error", "slow", "limit_exceeded"})
+        fired = s.faults.check(org.key, path, {"error", "slow", "limit_exceeded", "expire_sessions"})
+        if any(rule["type"] == "expire_sessions" for rule in fired):
+            s.expire_sessions(org.key)
+            session = None   # no Sforce-Limit-Info on a 401, as for any lapsed token
+            raise ApiError(401, "INVALID_SESSION_ID", "Session expired or invalid")
         for rule in fired:
             if rule["type"] == "slow":
                 time.sleep(float(rule.get("seconds", 1)))

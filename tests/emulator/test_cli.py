@@ -138,3 +138,85 @@ def test_serve_loads_both_sample_plans_generates_and_applies_cli_options_and_fau
     assert generated["records"] == again["records"]
     with EmulatorServer(data=plans) as plans_only:
         assert generated["totalSize"] > plans_only.count("Contact", include_deleted=True) + 50   # + generated people
+
+
+def test_every_fault_type_from_the_command_line(tmp_path):
+    """Each --fault type given on the command line fires as described, through requests and
+    simple-salesforce; rules are kept apart by path and page."""
+    import time
+    from simple_salesforce import Salesforce
+    from simple_salesforce.exceptions import (SalesforceExpiredSession, SalesforceGeneralError,
+                                              SalesforceMalformedRequest, SalesforceRefusedRequest)
+    from emulator.faults import TYPES
+
+    rules = [{"type": "error", "status": 500, "nth": 1, "path": "/limits"},
+             {"type": "error", "status": 503, "nth": 1, "path": "/sobjects/Lead/describe"},
+             {"type": "limit_exceeded", "nth": 1, "path": "/sobjects/Contact/describe"},
+             {"type": "slow", "seconds": 0.3, "nth": 1, "path": "/sobjects/Account/describe"},
+             {"type": "done_without_next", "page": 1, "times": 1},
+             {"type": "invalid_locator", "page": 2, "times": 1},
+             {"type": "truncate_page", "page": 3, "times": 1},
+             {"type": "page_timeout", "page": 4, "seconds": 1, "times": 1},
+             {"type": "expire_sessions", "nth": 1, "path": "/sobjects/Campaign/describe"}]
+    assert {r["type"] for r in rules} == TYPES
+    args = []
+    for r in rules:
+        args += ["--fault", json.dumps(r)]
+    proc, url = _serve(tmp_path, "--generate", "2000", "--seed", "4", "--auto-approve", *args)
+    try:
+        app = json.loads((tmp_path / "connected-app.json").read_text())
+        http = requests.Session()
+        http.trust_env = False
+        http.verify = str(tmp_path / "ca.pem")
+        listed = http.get(url + "/__emulator/faults", headers={"X-Emulator-Admin-Key": app["admin_key"]}).json()
+        assert [{k: v for k, v in r.items() if k not in ("seen", "fired")} for r in listed["rules"]] == rules
+        r = http.get(url + "/services/oauth2/authorize", allow_redirects=False, params={
+            "response_type": "code", "client_id": app["client_id"], "redirect_uri": "http://127.0.0.1:5000/cb"})
+        code = requests.utils.unquote(r.headers["Location"].split("code=")[1].split("&")[0])
+        token = http.post(url + "/services/oauth2/token", data={
+            "grant_type": "authorization_code", "code": code, "redirect_uri": "http://127.0.0.1:5000/cb"},
+            auth=(app["client_id"], app["client_secret"])).json()
+        sf = Salesforce(instance_url=token["instance_url"], session_id=token["access_token"], version="62.0",
+                        session=http)
+
+        with pytest.raises(SalesforceGeneralError) as e:
+            sf.limits()
+        assert (e.value.status, e.value.content[0]["errorCode"]) == (500, "UNKNOWN_EXCEPTION")
+        with pytest.raises(SalesforceGeneralError) as e:
+            sf.Lead.describe()
+        assert (e.value.status, e.value.content[0]["errorCode"]) == (503, "SERVER_UNAVAILABLE")
+        with pytest.raises(SalesforceRefusedRequest) as e:
+            sf.Contact.describe()
+        assert e.value.content[0]["errorCode"] == "REQUEST_LIMIT_EXCEEDED"
+        t = time.monotonic()
+        sf.Account.describe()
+        assert time.monotonic() - t >= 0.3
+
+        small = {"Sforce-Query-Options": "batchSize=200"}
+        soql = "SELECT Id FROM Contact"
+        first = sf.query(soql, headers=small)                                          # query 1, page 1
+        assert first["done"] is False and "nextRecordsUrl" not in first
+        first = sf.query(soql, headers=small)                                          # query 2
+        with pytest.raises(SalesforceMalformedRequest) as e:                           # its page 2
+            sf.query_more(first["nextRecordsUrl"], identifier_is_url=True, headers=small)
+        assert e.value.content[0]["errorCode"] == "INVALID_QUERY_LOCATOR"
+        page = sf.query(soql, headers=small)                                           # query 3
+        page = sf.query_more(page["nextRecordsUrl"], identifier_is_url=True, headers=small)    # page 2
+        with pytest.raises(ValueError):                                                # page 3, cut off
+            sf.query_more(page["nextRecordsUrl"], identifier_is_url=True, headers=small)
+        page = sf.query_more(page["nextRecordsUrl"], identifier_is_url=True, headers=small)    # page 3 again
+        with pytest.raises(requests.exceptions.ReadTimeout):                           # page 4 hangs
+            http.get(url + page["nextRecordsUrl"], timeout=0.3, headers={
+                "Authorization": "Bearer " + token["access_token"], **small})
+
+        with pytest.raises(SalesforceExpiredSession):
+            sf.Campaign.describe()
+        with pytest.raises(SalesforceExpiredSession):
+            sf.restful("")
+        fresh = http.post(url + "/services/oauth2/token", data={
+            "grant_type": "refresh_token", "refresh_token": token["refresh_token"]},
+            auth=(app["client_id"], app["client_secret"])).json()
+        Salesforce(instance_url=url, session_id=fresh["access_token"], version="62.0", session=http).restful("")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

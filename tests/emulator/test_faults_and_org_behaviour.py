@@ -292,3 +292,105 @@ def test_faults_off_by_default_and_sessions_expired_per_org_over_http():
                                                     "refresh_token": prod_token["refresh_token"]},
                            auth=(server.client_id, server.client_secret)).json()
         server.salesforce(token=refreshed).restful("")
+
+
+# ---- every fault type set over the admin HTTP endpoint ------------------------------------------------
+
+def _post_rule(emu, rule):
+    r = emu.http_session().post(emu.url + "/__emulator/faults", json=rule,
+                                headers={"X-Emulator-Admin-Key": emu.admin_key})
+    assert r.status_code == 201, r.text
+    return r.json()["rules"][-1]
+
+
+def _expect_error(call, exc, status, code):
+    with pytest.raises(exc) as e:
+        call()
+    assert e.value.status == status and e.value.content[0]["errorCode"] == code
+
+
+def _drive_error_500(emu, sf):
+    _expect_error(lambda: sf.restful(""), SalesforceGeneralError, 500, "UNKNOWN_EXCEPTION")
+
+
+def _drive_error_503(emu, sf):
+    _expect_error(lambda: sf.restful(""), SalesforceGeneralError, 503, "SERVER_UNAVAILABLE")
+
+
+def _drive_limit_exceeded(emu, sf):
+    _expect_error(lambda: sf.restful(""), SalesforceRefusedRequest, 403, "REQUEST_LIMIT_EXCEEDED")
+
+
+def _drive_slow(emu, sf):
+    t = time.monotonic()
+    sf.restful("")
+    assert time.monotonic() - t >= 0.3
+
+
+def _drive_invalid_locator(emu, sf):
+    first = sf.query(PAGED, headers=SMALL_PAGES)
+    _expect_error(lambda: sf.query_more(first["nextRecordsUrl"], identifier_is_url=True, headers=SMALL_PAGES),
+                  SalesforceMalformedRequest, 400, "INVALID_QUERY_LOCATOR")
+
+
+def _drive_page_timeout(emu, sf):
+    s = emu.http_session()
+    s.headers.update({"Authorization": "Bearer " + sf.session_id, **SMALL_PAGES})
+    first = s.get(emu.url + "/services/data/v62.0/query", params={"q": PAGED}, timeout=5).json()
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        s.get(emu.url + first["nextRecordsUrl"], timeout=0.3)
+
+
+def _drive_truncate_page(emu, sf):
+    first = sf.query(PAGED, headers=SMALL_PAGES)
+    with pytest.raises(ValueError):
+        sf.query_more(first["nextRecordsUrl"], identifier_is_url=True, headers=SMALL_PAGES)
+
+
+def _drive_done_without_next(emu, sf):
+    res = sf.query(PAGED)
+    assert res["done"] is False and "nextRecordsUrl" not in res
+
+
+def _drive_expire_sessions(emu, sf):
+    sf.restful("")                                            # call 1 of the rule: not yet
+    with pytest.raises(SalesforceExpiredSession) as e:        # call 2: every session of the org lapses now
+        sf.restful("")
+    assert e.value.content == [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]
+    with pytest.raises(SalesforceExpiredSession):             # and stays lapsed
+        sf.restful("")
+
+
+FAULT_CASES = {
+    "error_500": ({"type": "error", "status": 500, "nth": 1}, _drive_error_500),
+    "error_503": ({"type": "error", "status": 503, "nth": 1}, _drive_error_503),
+    "limit_exceeded": ({"type": "limit_exceeded", "nth": 1}, _drive_limit_exceeded),
+    "slow": ({"type": "slow", "seconds": 0.3, "nth": 1}, _drive_slow),
+    "invalid_locator": ({"type": "invalid_locator", "nth": 1}, _drive_invalid_locator),
+    "page_timeout": ({"type": "page_timeout", "page": 2, "seconds": 1, "times": 1}, _drive_page_timeout),
+    "truncate_page": ({"type": "truncate_page", "page": 2, "times": 1}, _drive_truncate_page),
+    "done_without_next": ({"type": "done_without_next", "page": 1, "times": 1}, _drive_done_without_next),
+    "expire_sessions": ({"type": "expire_sessions", "nth": 2}, _drive_expire_sessions),
+}
+
+
+def test_fault_cases_cover_every_fault_type():
+    from emulator.faults import TYPES
+    assert {rule["type"] for rule, _ in FAULT_CASES.values()} == TYPES
+
+
+@pytest.mark.parametrize("case", sorted(FAULT_CASES))
+def test_every_fault_type_set_over_the_admin_endpoint(emu, case):
+    rule, drive = FAULT_CASES[case]
+    token = emu.token_for()
+    sf = emu.salesforce(token=token)
+    listed = _post_rule(emu, {**rule, "org": "production"})
+    assert listed["type"] == rule["type"] and listed["org"] == "production"
+    drive(emu, sf)
+    emu.salesforce("admin@acme-uat.example").query("SELECT Id FROM Lead LIMIT 1")  # another org: untouched
+    if rule["type"] == "expire_sessions":
+        r = emu.http_session().post(emu.token_url, data={"grant_type": "refresh_token",
+                                                         "refresh_token": token["refresh_token"]},
+                                    auth=(emu.client_id, emu.client_secret))
+        assert r.status_code == 200
+        emu.salesforce(token=r.json()).restful("")
