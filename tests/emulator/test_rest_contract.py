@@ -1,4 +1,6 @@
 """REST contract, driven through simple-salesforce (and requests where the library hides the wire)."""
+import re
+
 import pytest
 from simple_salesforce.exceptions import (SalesforceExpiredSession, SalesforceMalformedRequest,
                                           SalesforceResourceNotFound)
@@ -160,6 +162,23 @@ def test_trailing_slash_is_optional(emu):
         r = s.get(f"{emu.url}/services/data/v62.0/{path}")
         assert r.status_code == 200, path
         assert r.headers["Sforce-Limit-Info"].startswith("api-usage=")
+
+
+def test_limit_header_on_error_responses_too(emu):
+    """Sforce-Limit-Info rides on every response of an authenticated call, errors included (400, 404,
+    403 REQUEST_LIMIT_EXCEEDED); a 401 has no session, so no usage to report."""
+    s = emu.http_session()
+    s.headers["Authorization"] = "Bearer " + emu.token_for()["access_token"]
+    base = f"{emu.url}/services/data/v62.0/"
+    for path, status in (("query?q=SELECT+Nope+FROM+Lead", 400), ("sobjects/Nope/describe", 404),
+                         ("sobjects/Contact/003000000000000AAA", 404)):
+        r = s.get(base + path)
+        assert r.status_code == status and re.fullmatch(r"api-usage=\d+/15000", r.headers["Sforce-Limit-Info"])
+    emu.admin.add_fault(type="limit_exceeded", nth=1)
+    r = s.get(base + "limits")
+    assert r.status_code == 403 and r.headers["Sforce-Limit-Info"].startswith("api-usage=")
+    r = s.get(base + "limits", headers={"Authorization": "Bearer nope"})
+    assert r.status_code == 401 and "Sforce-Limit-Info" not in r.headers
 
 
 def test_invalid_session_is_401_array(emu):
