@@ -75,6 +75,9 @@ class Config:
     # validate than SYNC_PARALLEL_MIN_RECORDS are validated in the worker alone.
     SYNC_VALIDATION_PROCESSES = _int("SYNC_VALIDATION_PROCESSES", -1)
     SYNC_PARALLEL_MIN_RECORDS = _int("SYNC_PARALLEL_MIN_RECORDS", 400)
+    # Fetch the next Salesforce page in a thread while the worker works on the current one
+    # (sync.readahead: one page ahead, errors raised where they were before).
+    SYNC_READ_AHEAD = _bool("SYNC_READ_AHEAD", True)
     OUTCOME_RETENTION_DAYS = _int("OUTCOME_RETENTION_DAYS", 90)
 
     # Sign-in brake: failures per account and per client address within the lockout window.

@@ -15,7 +15,8 @@ A run is an RQ job on the "sync" queue (``jobs.sync.run_sync(run_id)``) with a r
   whose heartbeat is older than ``WORKER_LOST_AFTER_SECONDS``, or whose RQ job failed or
   vanished, ``interrupted`` ("worker lost") and releases its lock (C17).
 
-The work itself is ``sync.engine.run`` with ``SalesforceSource`` and ``DatabaseSink``; after a
+The work itself is ``sync.engine.run`` with ``SalesforceSource`` (read one page ahead in a thread,
+``sync.readahead``) and ``DatabaseSink``; after a
 successful incremental read, the leaving pass (services.reconcile) finds linked records that were
 deleted, merged, opted out or stopped matching the filters. A "reconcile" run reads everything,
 compares the count and catches deletions older than the recycle bin.
@@ -27,6 +28,7 @@ import math
 import os
 import socket
 import threading
+from contextlib import nullcontext
 from datetime import datetime, timedelta, timezone
 
 from flask import current_app
@@ -45,6 +47,7 @@ from services.sync_source import SalesforceSource, count as source_count
 from sync import cursor as cursors
 from sync.engine import run as run_engine
 from sync.errors import SourceAuthFailed, SourceError, SourceLimitReached, SourceQueryError
+from sync.readahead import ReadAhead
 
 log = logging.getLogger("terapage.sync")
 
@@ -190,9 +193,11 @@ def _execute(run_id: int) -> SyncRun:
                         connection_id=connection.id, target=target)
     page_size = int(current_app.config.get("SYNC_PAGE_SIZE", 2000))
     source = SalesforceSource(client, spec, where, start, batch_size=page_size)
-    seen = _SeenIds(source, spec, run_id)
     linked_before = reconcile.linked_count(workspace.id, plan.id, spec) if run.kind == "reconcile" else 0
-    summary = run_engine(spec, seen, sink, _RunLog(run_id), cursor=start, **_parallel_settings())
+    # The client is the read-ahead thread's alone until it has ended (leaving this block).
+    with _read_ahead(source, run_id) as pages:
+        seen = _SeenIds(pages, spec, run_id)
+        summary = run_engine(spec, seen, sink, _RunLog(run_id), cursor=start, **_parallel_settings())
     status, reason = summary.status, summary.reason
 
     if status == RUN_SUCCEEDED:
@@ -227,6 +232,17 @@ def _execute(run_id: int) -> SyncRun:
     run = _finish(run_id, status, reason)
     _after_run(run, sink_invitations)
     return run
+
+
+def _read_ahead(source, run_id: int):
+    """The source's pages, each fetched in a thread while the engine works on the one before
+    (sync.readahead; SYNC_READ_AHEAD, on by default). The thread runs in an application context of
+    its own: a session refresh in the middle of paging (services.connections.refresh_token) needs
+    the settings and the database, and must not share this thread's database session."""
+    if not current_app.config.get("SYNC_READ_AHEAD", True):
+        return nullcontext(source)
+    app = current_app._get_current_object()
+    return ReadAhead(source, context=app.app_context, name=f"sync-read-ahead-{run_id}")
 
 
 def _parallel_settings() -> dict:

@@ -16,9 +16,13 @@ Errors, translated once (salesforce.errors -> sync.errors):
     QueryLocatorInvalid -> the query is built again from the cursor the engine has committed and
     read from there, once; a second expiry -> SourceTransient.
 
-The engine asks for the next page only after committing the previous one, so the newest
-timestamp of the pages handed out so far *is* the committed cursor; the restart reads from it
-(with the look-back overlap; upserts are idempotent and unchanged records cost nothing).
+The restart reads from the newest timestamp of the pages handed out so far (with the look-back
+overlap; upserts are idempotent and unchanged records cost nothing). The engine commits every
+page it is handed before it takes the next one, or stops the run there; so even when a page is
+fetched ahead (services.runs reads through ``sync.readahead``: page N+1 is asked for as soon as
+the engine takes page N, before page N is committed) nothing before the restart point is left
+out of a run that goes on: page N is committed, or the run ends with the cursor of the pages
+before it.
 """
 from __future__ import annotations
 
@@ -82,10 +86,11 @@ class SalesforceSource:
             try:
                 for page in self.client.query_pages(soql, batch_size=self.batch_size):
                     self.pages += 1
+                    # Read before handing the page out: the engine owns its records from then on.
+                    newest = cursors.newest(page.records, self.plan.cursor_field)
                     yield page.records
-                    # Resumed: the engine committed that page.
-                    self.committed = cursors.advance(
-                        self.committed, cursors.newest(page.records, self.plan.cursor_field))
+                    # Resumed: the engine took that page (see the module docstring).
+                    self.committed = cursors.advance(self.committed, newest)
                 return
             except sf.QueryLocatorInvalid as exc:
                 if self.restarts:

@@ -14,10 +14,20 @@ class InvalidRecordId(ValueError):
     """The value is not a 15- or 18-character Salesforce ID (or its checksum is wrong)."""
 
 
+# An ID's characters as the bits of its checksum: upper-case letters 1, digits and lower case 0.
+_CASE_BITS = str.maketrans({**{c: "1" for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ"},
+                            **{c: "0" for c in "abcdefghijklmnopqrstuvwxyz0123456789"}})
+
+
 def checksum(id15: str) -> str:
     """The 3-character suffix for a 15-character ID."""
     if len(id15) != 15:
         raise InvalidRecordId(f"not a 15-character Salesforce ID: {id15!r}")
+    bits = id15.translate(_CASE_BITS)
+    if bits.count("1") + bits.count("0") == 15:
+        # Each group of five, read right to left, is a 5-bit number: one per record of an import.
+        return (_SUFFIX_ALPHABET[int(bits[4::-1], 2)] + _SUFFIX_ALPHABET[int(bits[9:4:-1], 2)]
+                + _SUFFIX_ALPHABET[int(bits[14:9:-1], 2)])
     suffix = ""
     for start in (0, 5, 10):
         bits = 0

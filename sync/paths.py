@@ -19,9 +19,10 @@ def get_path(record: Mapping[str, Any] | None, path: str) -> Scalar | None:
     """
     node: Any = record
     for step in _steps(path):
-        # type() first: isinstance against the Mapping ABC costs more than the lookup itself,
-        # and every mapped field of every record comes through here.
-        if type(node) is not dict and not isinstance(node, Mapping):
+        # dict first (simple-salesforce's records are OrderedDicts, a dict subclass): isinstance
+        # against the Mapping ABC costs more than the lookup itself, and every mapped field of
+        # every record comes through here.
+        if not isinstance(node, dict) and not isinstance(node, Mapping):
             return None
         node = node[step] if step in node else _get_key(node, step)
     if node is None or type(node) in _SCALARS:

@@ -2,6 +2,7 @@
 refused refresh (failed, needs reconnect, plans held), an expired query locator (restart from the
 committed cursor once), a malformed query (failed with Salesforce's message). The daily limit
 mid-run is C16 (test_case_c16_e2e)."""
+import threading
 from datetime import timedelta
 
 import pytest
@@ -36,7 +37,12 @@ def setup(org, n=1200, **plan_values):
 def sync(app, rconn, plan) -> SyncRun:
     run = runs.request_run(plan)
     drain(app, rconn)
+    assert read_ahead_threads() == []  # every way a run ends stops its read-ahead thread
     return fresh(SyncRun, run.id)
+
+
+def read_ahead_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith("sync-read-ahead")]
 
 
 def after_first_page(monkeypatch, action):
@@ -125,3 +131,62 @@ def test_malformed_query_fails_with_salesforces_message(app, rconn, org):
     assert run.reason.startswith("Salesforce refused the query: ")
     assert "Gone_Field__c" in run.reason
     assert participant_count(workspace.id) == 0
+
+
+def test_pages_are_fetched_ahead_in_one_thread_of_their_own(app, rconn, org, small_pages, monkeypatch):
+    """Every page (the query and each nextRecordsUrl) is fetched by the read-ahead thread, never by
+    the worker's own thread; a session refresh happens there too, with the application's settings."""
+    from salesforce.client import SalesforceClient
+    workspace, connection, plan = setup(org, n=N)
+    fetchers = []
+    real = SalesforceClient._call
+
+    def call(self, fn, **kwargs):
+        fetchers.append(threading.current_thread().name)
+        return real(self, fn, **kwargs)
+
+    monkeypatch.setattr(SalesforceClient, "_call", call)
+    after_first_page(monkeypatch, lambda: org.admin.expire_sessions())
+    run = sync(app, rconn, plan)
+    assert (run.status, run.fetched, run.imported) == ("succeeded", N, N)
+    reads = [name for name in fetchers if name.startswith("sync-read-ahead")]
+    assert reads == [f"sync-read-ahead-{run.id}"] * 5  # the query and 4 more pages
+    assert fresh(SalesforceConnection, connection.id).status == "connected"  # refreshed in the thread
+
+
+def test_without_read_ahead_the_run_is_the_same(app, rconn, org, small_pages, monkeypatch):
+    monkeypatch.setitem(app.config, "SYNC_READ_AHEAD", False)
+    workspace, _, plan = setup(org, n=N)
+    org.admin.add_fault(type="limit_exceeded", path="/query/", nth=3)  # page 4
+    run = sync(app, rconn, plan)
+    assert (run.status, run.fetched, run.imported) == ("partial", 1500, 1500)
+    assert fresh(ImportPlan, plan.id).cursor_at == START + timedelta(seconds=1499)
+
+
+def test_a_daily_limit_met_ahead_ends_the_run_after_the_pages_before_it(app, rconn, org, small_pages):
+    workspace, _, plan = setup(org, n=N)
+    org.admin.add_fault(type="limit_exceeded", path="/query/", nth=3)  # page 4
+    run = sync(app, rconn, plan)
+    assert (run.status, run.reason, run.fetched, run.imported) == (
+        "partial", "Salesforce API daily limit reached; will resume", 1500, 1500)
+    assert fresh(ImportPlan, plan.id).cursor_at == START + timedelta(seconds=1499)
+    assert participant_count(workspace.id) == 1500
+
+
+def test_a_run_that_breaks_mid_page_leaves_no_thread_and_a_safe_cursor(app, rconn, org, small_pages,
+                                                                      monkeypatch):
+    workspace, _, plan = setup(org, n=N)
+    real = DatabaseSink.commit_page
+    commits = []
+
+    def commit_page(self, changes):
+        commits.append(1)
+        if len(commits) == 2:
+            raise RuntimeError("the worker broke")
+        return real(self, changes)
+
+    monkeypatch.setattr(DatabaseSink, "commit_page", commit_page)
+    run = sync(app, rconn, plan)  # asserts that no read-ahead thread is left
+    assert run.status == "failed" and run.reason.startswith("Internal error: RuntimeError")
+    assert fresh(ImportPlan, plan.id).cursor_at == START + timedelta(seconds=499)
+    assert participant_count(workspace.id) == 500

@@ -67,3 +67,29 @@ def test_a_changed_plan_reads_everything_again():
     cursor = datetime(2024, 5, 1, tzinfo=UTC)
     assert resume_from(cursor, "abc", "abc") == cursor
     assert resume_from(cursor, "abc", "def") is None
+
+
+def test_every_accepted_spelling_parses_to_the_instant_it_names():
+    """The fast path (datetime.fromisoformat) and the explicit reading agree, and impossible dates
+    still fail with the explicit reading's message."""
+    import itertools
+    from sync.cursor import _parse_datetime
+    for date, time, fraction, offset in itertools.product(
+            ["2024-02-29", "1970-01-01", "9999-12-31"], ["00:00:00", "23:59:59"],
+            ["", ".0", ".5", ".123", ".123456"], ["Z", "+0000", "+00:00", "-0000", "+0530", "-08:00", "+1400"]):
+        value = f"{date}T{time}{fraction}{offset}"
+        sign = -1 if offset.startswith("-") else 1
+        digits = offset[1:].replace(":", "") if offset != "Z" else "0000"
+        shift = timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
+        local = datetime.fromisoformat(f"{date}T{time}").replace(
+            microsecond=int((fraction[1:] or "0").ljust(6, "0")))
+        try:
+            expected = (local - sign * shift).replace(tzinfo=UTC)
+        except OverflowError:
+            continue
+        _parse_datetime.cache_clear()
+        parsed = parse_datetime(value)
+        assert parsed == expected and parsed.tzinfo is UTC, value
+    for impossible in ("2023-02-29T00:00:00Z", "2024-13-01T00:00:00.000+0000", "2024-01-01T24:00:00Z"):
+        with pytest.raises(ValueError):
+            parse_datetime(impossible)

@@ -37,3 +37,22 @@ def test_invalid_ids_are_refused(bad):
     assert not is_valid_id(bad)
     with pytest.raises(InvalidRecordId):
         to_18(bad)
+
+
+def _checksum_by_the_book(id15: str) -> str:
+    """Salesforce's published algorithm, one character at a time."""
+    suffix = ""
+    for start in (0, 5, 10):
+        bits = sum(1 << i for i, char in enumerate(id15[start:start + 5]) if "A" <= char <= "Z")
+        suffix += "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"[bits]
+    return suffix
+
+
+def test_checksum_is_the_published_algorithm_for_any_15_characters():
+    import random
+    import string
+    rnd = random.Random(7)
+    alphabet = string.ascii_letters + string.digits + "ÄéÉ_-. \u0131\u212a"  # odd ones take the long way
+    for _ in range(20000):
+        id15 = "".join(rnd.choice(alphabet) for _ in range(15))
+        assert checksum(id15) == _checksum_by_the_book(id15), id15
