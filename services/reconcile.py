@@ -24,10 +24,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import delete, exists, func, select
 
 from core.extensions import db
-from models import ParticipantSource, RunSeenRecord
+from models import ParticipantSource, RunSeenRecord, SkippedSource
 from models.participants import SOURCE_ACTIVE
 from salesforce.soql import and_conditions, build_count_query, build_query, is_record_id
 from services.sync_source import id_query, read_all
@@ -141,6 +141,21 @@ def reconcile_linked(client, spec: Plan, sink, seen, page_size: int) -> int:
         leavers.add_links(rows)
         leavers.flush()
     return leavers.flush()
+
+
+def forget_unread_skips(spec: Plan, sink, seen) -> int:
+    """After a full read: forget the plan's remembered skips of records the read did not return
+    (deleted in Salesforce, outside the plan's filters since they or the filters changed, another
+    object's after the plan changed). One anti-join DELETE against the run's seen-record rows."""
+    if spec.mapping.external_id != "Id":  # the seen rows hold Ids, the memory the external IDs
+        return 0
+    gone = db.session.execute(delete(SkippedSource).where(
+        SkippedSource.workspace_id == sink.workspace_id, SkippedSource.plan_id == sink.plan_id,
+        ~exists().where(RunSeenRecord.run_id == seen.run_id,
+                        RunSeenRecord.record_id == SkippedSource.record_id),
+    ).execution_options(synchronize_session=False)).rowcount
+    db.session.commit()
+    return gone
 
 
 def _handle(client, spec: Plan, sink, links, page_size: int) -> int:

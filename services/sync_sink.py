@@ -4,7 +4,9 @@ One sink per run. ``lookup`` answers the engine's batched questions and ends its
 transaction at once (so two runs on SQLite never hold a read lock while the other wants to
 write). ``commit_page`` writes one page in one transaction: participants, source links,
 departures, invitations (and the study/activity/community membership they come with), every
-record's outcome, the run's counters and heartbeat, and the plan's cursor. A workspace
+record's outcome, the plan's remembered skips (``skipped_sources``: forgotten, then stored as one
+executemany; a record getting a link is forgotten for every plan), the run's counters and
+heartbeat, and the plan's cursor. A workspace
 uniqueness rule refusing the page (one participant per email key, one link per record, one
 invitation per person and target) rolls the page back and raises ``SinkConflict``; the engine
 looks the page up again and retries it.
@@ -27,12 +29,13 @@ from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from core.extensions import db
 from models import (ActivityParticipant, CommunityMember, ImportPlan, Invitation, Participant,
-                    ParticipantSource, RunOutcome, StudyParticipant, SuppressionEntry, SyncRun)
+                    ParticipantSource, RunOutcome, SkippedSource, StudyParticipant,
+                    SuppressionEntry, SyncRun)
 from models.participants import (CONSENT_UNKNOWN, SOURCE_ACTIVE, STATUS_ACTIVE, STATUS_ARCHIVED,
                                  STATUS_STAGED)
 from sync.errors import SinkConflict
@@ -40,7 +43,8 @@ from sync.mapping import SourceRef
 from sync.plan import Action, Consent, LeavingPolicy
 from sync.sink import (EXCLUDED, FAILED, IMPORTED, INVITED, SKIPPED, UNCHANGED, UPDATED,
                        KnownParticipant, Link, Lookup, LookupResult, NewParticipantRef,
-                       PageChanges, ParticipantValues, refuse_links_of_unapplied)
+                       PageChanges, ParticipantValues, SkipMemory, refuse_links_of_unapplied)
+from sync.validate import Flag
 
 BATCH = 500  # ids per IN (...) list
 # The run row's counter column for each engine outcome.
@@ -75,6 +79,11 @@ def _by_object(refs: Iterable[SourceRef]) -> dict[tuple[str, str], list[str]]:
 def _link_filter(workspace_id: int, org_id: str, object_name: str, record_ids: list[str]):
     return (ParticipantSource.workspace_id == workspace_id, ParticipantSource.org_id == org_id,
             ParticipantSource.object_name == object_name, ParticipantSource.record_id.in_(record_ids))
+
+
+def _skip_filter(workspace_id: int, org_id: str, object_name: str, record_ids: list[str]):
+    return (SkippedSource.workspace_id == workspace_id, SkippedSource.org_id == org_id,
+            SkippedSource.object_name == object_name, SkippedSource.record_id.in_(record_ids))
 
 
 @dataclass(frozen=True)
@@ -166,6 +175,20 @@ class DatabaseSink:
                     if ref in query.refs:  # IN compares per the column's collation
                         result.links[ref] = Link(ref, pid, source_hash, stamp)
                         wanted.add(pid)
+        unlinked = query.skips - result.links.keys()
+        for (org_id, obj), ids in _by_object(unlinked).items():
+            for chunk in _chunks(ids):
+                for row in db.session.execute(select(
+                        SkippedSource.record_id, SkippedSource.source_hash, SkippedSource.rules,
+                        SkippedSource.reason, SkippedSource.flags, SkippedSource.email,
+                        SkippedSource.email_key, SkippedSource.phone_key,
+                ).where(*_skip_filter(ws, org_id, obj, chunk),
+                        SkippedSource.plan_id == self.plan_id)):
+                    ref = SourceRef(org_id, obj, row.record_id)
+                    if ref in unlinked:
+                        result.skips[ref] = SkipMemory(
+                            ref, row.source_hash, row.rules, row.reason, _flags(row.flags),
+                            row.email, row.email_key, row.phone_key)
         for keys in _chunks(query.email_keys):
             for pid, key in db.session.execute(select(Participant.id, Participant.email_key).where(
                     Participant.workspace_id == ws, Participant.email_key.in_(keys))):
@@ -266,6 +289,7 @@ class DatabaseSink:
 
         departing = {d.ref for d in changes.departures}
         links = self._links_for([w.ref for w in changes.links] + list(departing))
+        newly_linked = [w.ref for w in changes.links if w.ref not in links]
         new_links = []
         for write in changes.links:
             pid = resolve(write.participant)
@@ -300,6 +324,7 @@ class DatabaseSink:
                 "plan_id": self.plan_id, "source_state": SOURCE_ACTIVE, "last_synced_at": now,
                 "last_run_id": self.run_id, "source_system": _SOURCE_SYSTEM})
         db.session.flush()
+        self._skip_memory(changes, newly_linked, now)
 
         for departure in changes.departures:
             self._leave(departure, links.get(departure.ref), people.get(departure.participant_id), now)
@@ -313,6 +338,28 @@ class DatabaseSink:
         if self.write_cursor and changes.cursor is not None:
             self._cursor(changes)
         return ids
+
+    def _skip_memory(self, changes: PageChanges, linked: list[SourceRef], now: datetime) -> None:
+        """The plan's skip memory: forget what the engine decided anew, forget newly linked
+        records for every plan of the workspace (a linked record is not a skipped one), store
+        the skips decided now (one executemany)."""
+        ws = self.workspace_id
+        for refs, this_plan in ((changes.forget, True), (linked, False)):
+            for (org_id, obj), ids in _by_object(refs).items():
+                for chunk in _chunks(ids):
+                    condition = _skip_filter(ws, org_id, obj, chunk)
+                    if this_plan:
+                        condition += (SkippedSource.plan_id == self.plan_id,)
+                    db.session.execute(delete(SkippedSource).where(*condition)
+                                       .execution_options(synchronize_session=False))
+        if changes.remember:
+            _NEW_SKIPS.execute([(
+                m.ref.org_id, m.ref.object_name, m.ref.record_id, m.source_hash, m.rules,
+                m.reason, (str(m.email)[:320] if m.email else None), m.email_key, m.phone_key,
+                [{"code": f.code, "field": f.field, "raw": f.raw, "reason": f.reason}
+                 for f in m.flags] or None,
+            ) for m in changes.remember], {"workspace_id": ws, "plan_id": self.plan_id,
+                                           "run_id": self.run_id, "skipped_at": now})
 
     def _links_for(self, refs: list[SourceRef]) -> dict[SourceRef, ParticipantSource]:
         found: dict[SourceRef, ParticipantSource] = {}
@@ -404,6 +451,8 @@ class DatabaseSink:
             detail = {"flags": flags} if flags else None
             if outcome.invited:
                 detail = {**(detail or {}), "invited": True}
+            if outcome.remembered:  # skipped as in an earlier run, not validated again
+                detail = {**(detail or {}), "remembered": True}
             rows.append((
                 self.seq, outcome.ref.object_name if outcome.ref else None,
                 (outcome.record_id or "")[:18] or None, pid,
@@ -516,6 +565,11 @@ _NEW_LINKS = _PreparedInsert(
     ("workspace_id", "first_synced_at", "connection_id", "plan_id", "source_state",
      "last_synced_at", "last_run_id", "source_system"))
 _SOURCE_SYSTEM = ParticipantSource.__table__.c.source_system.default.arg
+_NEW_SKIPS = _PreparedInsert(
+    SkippedSource.__table__,
+    ("org_id", "object_name", "record_id", "source_hash", "rules", "reason", "email", "email_key",
+     "phone_key", "flags"),
+    ("workspace_id", "plan_id", "run_id", "skipped_at"))
 _OUTCOMES = _PreparedInsert(
     RunOutcome.__table__,
     ("seq", "object_name", "record_id", "participant_id", "outcome", "reason", "email",
@@ -603,6 +657,13 @@ def _apply_values(person: Participant, values: ParticipantValues) -> None:
         person.attributes = merged
     if values.consent is not None:
         person.consent_status = Consent(values.consent).value
+
+
+def _flags(stored) -> tuple[Flag, ...]:
+    """A remembered skip's flags, as stored by ``DatabaseSink._skip_memory``."""
+    if not stored:
+        return ()
+    return tuple(Flag(f.get("code"), f.get("field"), f.get("raw"), f.get("reason")) for f in stored)
 
 
 def _consent(value: str | None) -> Consent:
