@@ -342,7 +342,8 @@ class DatabaseSink:
     def _skip_memory(self, changes: PageChanges, linked: list[SourceRef], now: datetime) -> None:
         """The plan's skip memory: forget what the engine decided anew, forget newly linked
         records for every plan of the workspace (a linked record is not a skipped one), store
-        the skips decided now (one executemany)."""
+        the skips decided now (one executemany; a row the lookup did not report, e.g. written
+        since, is replaced rather than failing the page)."""
         ws = self.workspace_id
         for refs, this_plan in ((changes.forget, True), (linked, False)):
             for (org_id, obj), ids in _by_object(refs).items():
@@ -499,9 +500,13 @@ class _PreparedInsert:
     is left to a default this path would not apply.
     """
 
-    def __init__(self, table, columns: tuple[str, ...], constants: tuple[str, ...]):
+    def __init__(self, table, columns: tuple[str, ...], constants: tuple[str, ...],
+                 upsert_on: tuple[str, ...] = ()):
         self.table = table
         self.columns = columns + constants
+        # ``upsert_on``: the unique key; a row already there gets the new values (ON CONFLICT
+        # ... DO UPDATE, the same text on PostgreSQL and SQLite).
+        self.upsert_on = upsert_on
         given = set(self.columns)
         unset = [c.name for c in table.columns
                  if c.name not in given and (c.default is not None or c.server_default is not None)]
@@ -518,6 +523,11 @@ class _PreparedInsert:
             sql = (f"INSERT INTO {quote(self.table.name)} "
                    f"({', '.join(quote(name) for name in self.columns)}) "
                    f"VALUES ({', '.join([mark] * len(self.columns))})")
+            if self.upsert_on:
+                sql += (f" ON CONFLICT ({', '.join(quote(name) for name in self.upsert_on)}) "
+                        f"DO UPDATE SET " + ", ".join(
+                            f"{quote(name)} = excluded.{quote(name)}"
+                            for name in self.columns if name not in self.upsert_on))
             processors = [self.table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
                           for name in self.columns]
             prepared = self._prepared[dialect.name] = (sql, processors)
@@ -569,7 +579,8 @@ _NEW_SKIPS = _PreparedInsert(
     SkippedSource.__table__,
     ("org_id", "object_name", "record_id", "source_hash", "rules", "reason", "email", "email_key",
      "phone_key", "flags"),
-    ("workspace_id", "plan_id", "run_id", "skipped_at"))
+    ("workspace_id", "plan_id", "run_id", "skipped_at"),
+    upsert_on=tuple(c.name for c in SkippedSource.__table__.primary_key.columns))
 _OUTCOMES = _PreparedInsert(
     RunOutcome.__table__,
     ("seq", "object_name", "record_id", "participant_id", "outcome", "reason", "email",

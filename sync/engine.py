@@ -286,6 +286,8 @@ class _Run:
                 remember.pop(record.ref, None)
         linked = {w.ref for w in changes.links}
         changes.remember = [m for ref, m in remember.items() if ref not in linked]
+        # A record remembered again needs no forgetting first: the sink replaces its memory.
+        changes.forget = [ref for ref in changes.forget if ref not in remember or ref in linked]
 
         counts = Counter(o.outcome for o in changes.outcomes)
         counts[INVITED] = sum(1 for o in changes.outcomes if o.invited)
