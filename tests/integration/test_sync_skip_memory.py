@@ -11,13 +11,17 @@ from sqlalchemy import func, select
 
 from core.extensions import db
 from models import ImportPlan, Participant, RunOutcome, SkippedSource, SyncRun, Workspace
+from services import runs
 from services.sync_sink import ActionTarget, DatabaseSink
 from sync import validate
 from sync.engine import run as run_engine
 from sync.fakes import ListLog, PagedSource, generated_contact
 from sync.plan import ConsentRule, Mapping, Plan
+from tests.integration.sync_support import (drain, fresh, make_connection, make_plan, make_workspace,
+                                            org, outcomes, put, rconn, stamp)
 
 pytestmark = [pytest.mark.db]
+__all__ = ["org", "rconn"]
 
 ORG = "00DDn00000Org1AAA"
 CONSENT = ConsentRule(path="Consent_Status__c", opted_in_values=("Granted",),
@@ -266,3 +270,78 @@ def test_runs_decide_the_same_with_and_without_the_memory(app):
             Participant.workspace_id == workspace_id)).all(), key=repr)
 
     assert people(remembering.workspace_id) == people(forgetful.workspace_id)
+
+
+# --- end to end: runs of a plan against the emulator ------------------------------------------
+
+
+def _sync(app, rconn, plan) -> SyncRun:
+    run = runs.request_run(plan)
+    drain(app, rconn)
+    return fresh(SyncRun, run.id)
+
+
+@pytest.mark.redis
+def test_incremental_runs_read_skipped_records_again_without_validating_them(app, rconn, org, validated):
+    """The look-back re-reads the records sharing the cursor's SystemModstamp: those skipped
+    before are not validated again; a changed one is; the run log still says why."""
+    ids = [put(org, "Contact", {"FirstName": f"P{n}", "LastName": "Test", "Email": email,
+                                "HasOptedOutOfEmail": False, "SystemModstamp": stamp(5)})
+           for n, email in enumerate(["ok1@example.org", "not an email", None, "ok2@example.org"])]
+    workspace = make_workspace(region="GB")
+    plan = make_plan(workspace, make_connection(org, workspace))
+    first = _sync(app, rconn, plan)
+    assert (first.status, first.imported, first.skipped) == ("succeeded", 2, 2)
+    assert set(memory(plan)) == {ids[1], ids[2]}
+
+    validated.clear()
+    again = _sync(app, rconn, plan)  # the same stamp as the cursor: all four read again
+    assert (again.full_read, again.fetched, again.unchanged, again.skipped) == (False, 4, 2, 2)
+    assert validated == []
+    logged = {o.record_id: o for o in outcomes(again.id)}
+    assert logged[ids[2]].reason == "No valid email or phone number."
+    assert logged[ids[2]].detail["remembered"] is True
+    assert "not an email" in (logged[ids[1]].email or "") and logged[ids[1]].detail["flags"]
+
+    org.update("Contact", ids[1], {"Email": "fixed@example.org"})
+    validated.clear()
+    third = _sync(app, rconn, plan)
+    assert validated == [ids[1]]
+    assert (third.imported, third.skipped) == (1, 1)
+    assert set(memory(plan)) == {ids[2]}
+
+
+@pytest.mark.redis
+def test_a_full_read_forgets_the_skips_it_no_longer_reads(app, rconn, org):
+    design, sales = (put(org, "Contact", {"FirstName": "P", "LastName": "Test", "Email": None,
+                                          "Department": department, "SystemModstamp": stamp(i)})
+                     for i, department in enumerate(["Design", "Sales"]))
+    workspace = make_workspace(region="GB")
+    plan = make_plan(workspace, make_connection(org, workspace))
+    assert _sync(app, rconn, plan).skipped == 2
+    assert set(memory(plan)) == {design, sales}
+    plan = fresh(ImportPlan, plan.id)
+    plan.filters = {"op": "AND", "items": [
+        {"field": "Department", "operator": "equals", "value": "Design"}]}
+    db.session.commit()
+    edited = _sync(app, rconn, plan)  # new filters: a full read, which no longer returns Sales
+    assert (edited.full_read, edited.fetched, edited.skipped) == (True, 1, 1)
+    assert set(memory(plan)) == {design}
+
+
+def test_the_run_log_page_says_a_skip_was_not_checked_again(app, client):
+    from tests.support.web import make_world, sign_in
+    world = make_world("Alpha")
+    run = SyncRun(workspace_id=world["workspace_id"], plan_id=world["ids"]["plan"], status="succeeded")
+    db.session.add(run)
+    db.session.flush()
+    for seq, detail in enumerate(({"remembered": True}, None), start=1):
+        db.session.add(RunOutcome(workspace_id=run.workspace_id, run_id=run.id, seq=seq,
+                                  object_name="Contact", record_id=f"003Dn0000000{seq:03d}AAA",
+                                  outcome="skipped", reason="No valid email or phone number.",
+                                  detail=detail))
+    db.session.commit()
+    sign_in(client, world["users"]["researcher"], world["workspace_id"])
+    page = client.get(f"/operations/runs/{run.id}").get_data(as_text=True)
+    assert page.count("No valid email or phone number.") == 2
+    assert page.count("not checked again") == 1
