@@ -151,6 +151,16 @@ class DatabaseSink:
         self.seq = db.session.execute(
             select(func.coalesce(func.max(RunOutcome.seq), 0)).where(RunOutcome.run_id == run_id)
         ).scalar_one()
+        # Whether the skip memory is worth asking this run: a first import has none, and then its
+        # lookups and new links cost no statement more. What this run remembers is for records it
+        # already read (one read twice is validated again, its row replaced); another plan's
+        # rows written meanwhile for a record linked now are never consulted while it is linked.
+        self.plan_skips = self._any_skip(SkippedSource.plan_id == plan_id)
+        self.other_skips = self._any_skip(SkippedSource.plan_id != plan_id)
+
+    def _any_skip(self, condition) -> bool:
+        return db.session.execute(select(SkippedSource.plan_id).where(
+            SkippedSource.workspace_id == self.workspace_id, condition).limit(1)).first() is not None
 
     # -- lookup ------------------------------------------------------------------------------
 
@@ -175,7 +185,7 @@ class DatabaseSink:
                     if ref in query.refs:  # IN compares per the column's collation
                         result.links[ref] = Link(ref, pid, source_hash, stamp)
                         wanted.add(pid)
-        unlinked = query.skips - result.links.keys()
+        unlinked = query.skips - result.links.keys() if self.plan_skips else ()
         for (org_id, obj), ids in _by_object(unlinked).items():
             for chunk in _chunks(ids):
                 for row in db.session.execute(select(
@@ -345,7 +355,8 @@ class DatabaseSink:
         the skips decided now (one executemany; a row the lookup did not report, e.g. written
         since, is replaced rather than failing the page)."""
         ws = self.workspace_id
-        for refs, this_plan in ((changes.forget, True), (linked, False)):
+        others = linked if self.other_skips else ()
+        for refs, this_plan in ((changes.forget, True), (others, False)):
             for (org_id, obj), ids in _by_object(refs).items():
                 for chunk in _chunks(ids):
                     condition = _skip_filter(ws, org_id, obj, chunk)

@@ -345,3 +345,26 @@ def test_the_run_log_page_says_a_skip_was_not_checked_again(app, client):
     page = client.get(f"/operations/runs/{run.id}").get_data(as_text=True)
     assert page.count("No valid email or phone number.") == 2
     assert page.count("not checked again") == 1
+
+
+def test_a_first_import_asks_the_skip_memory_nothing(app):
+    """No plan of the workspace remembers anything yet: the pages' lookups and new links cost
+    no statement on skipped_sources; the skips are stored, one INSERT a page."""
+    from sqlalchemy import event
+    workspace = new_workspace()
+    plan = new_plan(workspace)
+    statements = []
+
+    def seen(conn, cursor, statement, parameters, context, executemany):
+        if "skipped_sources" in statement:
+            statements.append(statement.split()[0].upper())
+
+    event.listen(db.engine, "before_cursor_execute", seen)
+    try:
+        first, _ = sync(plan, spec(plan), skipped_set() + [contact(n) for n in range(6, 30)],
+                        page_size=10)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", seen)
+    assert (first.skipped, first.imported) == (4, 25)
+    assert statements == ["SELECT", "SELECT", "INSERT"]  # is there any? (plan, other plans); page 1
+    assert len(memory(plan)) == 4
