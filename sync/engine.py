@@ -214,7 +214,7 @@ class _Run:
         unchanged = [link is not None and link.source_hash == record.source_hash
                      for record, link in zip(mapped, links)]
         # A record skipped before with the same source hash (so the same plan) and rules: its
-        # validation would give the same verdict, so it is not validated again (see _decide_pending).
+        # validation would give the same verdict, so it is not validated again (_still_skipped).
         memos = [_same_skip(known.skips.get(record.ref), record) if link is None else None
                  for record, link in zip(mapped, links)]
         points = None
@@ -224,6 +224,7 @@ class _Run:
                  if not same and memo is None], plan.default_region)
         points_of = iter(points or ())
         pending: list[tuple[MappedRecord, validate.CheckedRecord | None, SkipMemory | None]] = []
+        forget: dict[SourceRef, None] = {}  # records decided anew that the plan remembered
         for record, link, same, memo in zip(mapped, links, unchanged, memos):
             if same:
                 changes.outcomes.append(RecordOutcome(
@@ -244,7 +245,8 @@ class _Run:
                 changes.outcomes.append(RecordOutcome(
                     record.ref, record.record_id, FAILED, f"Validation failed: {exc}",
                     email=_raw_email(record)))
-                self._forget(record, known, changes)
+                if record.ref in known.skips:
+                    forget[record.ref] = None
                 continue
             pending.append((record, checked, None))
 
@@ -260,7 +262,7 @@ class _Run:
         remember: dict[SourceRef, SkipMemory] = {}
         for record, checked, memo in pending:
             if memo is not None:
-                checked = self._still_skipped(record, memo, identity, changes)
+                checked = self._still_skipped(record, memo, identity, changes, forget)
                 if checked is None:
                     continue
             try:
@@ -276,7 +278,8 @@ class _Run:
             changes.departures += writes.departures
             changes.invitations += writes.invitations
             changes.outcomes.append(writes.outcome)
-            self._forget(record, known, changes)
+            if record.ref in known.skips:
+                forget[record.ref] = None
             if writes.remember:
                 o = writes.outcome
                 remember[record.ref] = SkipMemory(
@@ -287,7 +290,7 @@ class _Run:
         linked = {w.ref for w in changes.links}
         changes.remember = [m for ref, m in remember.items() if ref not in linked]
         # A record remembered again needs no forgetting first: the sink replaces its memory.
-        changes.forget = [ref for ref in changes.forget if ref not in remember or ref in linked]
+        changes.forget = [ref for ref in forget if ref not in remember or ref in linked]
 
         counts = Counter(o.outcome for o in changes.outcomes)
         counts[INVITED] = sum(1 for o in changes.outcomes if o.invited)
@@ -295,7 +298,8 @@ class _Run:
         return changes
 
     def _still_skipped(self, record: MappedRecord, memo: SkipMemory, identity: PageIdentity,
-                       changes: PageChanges) -> validate.CheckedRecord | None:
+                       changes: PageChanges,
+                       forget: dict[SourceRef, None]) -> validate.CheckedRecord | None:
         """Repeat a remembered skip (None), or validate the record after all (its check).
 
         A remembered skip was decided for a record identity matched to nobody; its verdict is a
@@ -317,15 +321,8 @@ class _Run:
             changes.outcomes.append(RecordOutcome(
                 record.ref, record.record_id, FAILED, f"Validation failed: {exc}",
                 email=_raw_email(record)))
-            if record.ref not in changes.forget:
-                changes.forget.append(record.ref)
+            forget[record.ref] = None
             return None
-
-    @staticmethod
-    def _forget(record: MappedRecord, known: LookupResult, changes: PageChanges) -> None:
-        """The record was decided anew: what the plan remembered of it (if anything) goes."""
-        if record.ref in known.skips and record.ref not in changes.forget:
-            changes.forget.append(record.ref)
 
     def _decide(self, record: MappedRecord, checked: validate.CheckedRecord,
                 identity: PageIdentity, known: LookupResult) -> _RecordWrites:
