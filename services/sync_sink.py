@@ -364,13 +364,16 @@ class DatabaseSink:
                         condition += (SkippedSource.plan_id == self.plan_id,)
                     db.session.execute(delete(SkippedSource).where(*condition)
                                        .execution_options(synchronize_session=False))
-        if changes.remember:
+        # A record ID longer than the column (an external ID field that is not the Salesforce
+        # Id) is not remembered: such a record is validated every time, as without the memory.
+        remember = [m for m in changes.remember if len(m.ref.record_id) <= _RECORD_ID_LENGTH]
+        if remember:
             _NEW_SKIPS.execute([(
                 m.ref.org_id, m.ref.object_name, m.ref.record_id, m.source_hash, m.rules,
                 m.reason, (str(m.email)[:320] if m.email else None), m.email_key, m.phone_key,
                 [{"code": f.code, "field": f.field, "raw": f.raw, "reason": f.reason}
                  for f in m.flags] or None,
-            ) for m in changes.remember], {"workspace_id": ws, "plan_id": self.plan_id,
+            ) for m in remember], {"workspace_id": ws, "plan_id": self.plan_id,
                                            "run_id": self.run_id, "skipped_at": now})
 
     def _links_for(self, refs: list[SourceRef]) -> dict[SourceRef, ParticipantSource]:
@@ -586,6 +589,7 @@ _NEW_LINKS = _PreparedInsert(
     ("workspace_id", "first_synced_at", "connection_id", "plan_id", "source_state",
      "last_synced_at", "last_run_id", "source_system"))
 _SOURCE_SYSTEM = ParticipantSource.__table__.c.source_system.default.arg
+_RECORD_ID_LENGTH = SkippedSource.__table__.c.record_id.type.length
 _NEW_SKIPS = _PreparedInsert(
     SkippedSource.__table__,
     ("org_id", "object_name", "record_id", "source_hash", "rules", "reason", "email", "email_key",

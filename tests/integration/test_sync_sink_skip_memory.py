@@ -368,3 +368,16 @@ def test_a_first_import_asks_the_skip_memory_nothing(app):
     assert (first.skipped, first.imported) == (4, 25)
     assert statements == ["SELECT", "SELECT", "INSERT"]  # is there any? (plan, other plans); page 1
     assert len(memory(plan)) == 4
+
+
+def test_records_keyed_by_a_long_external_id_are_not_remembered(app, validated):
+    workspace = new_workspace()
+    plan = new_plan(workspace)
+    long_id = "EXT-" + "9" * 30  # an external ID field, longer than a Salesforce ID
+    records = [contact(1, Email=None, External__c=long_id)]
+    plan_spec = spec(plan, mapping=Mapping(external_id="External__c"))
+    assert sync(plan, plan_spec, records)[0].skipped == 1
+    assert memory(plan) == {}
+    validated.clear()
+    assert sync(plan, plan_spec, records)[0].skipped == 1
+    assert len(validated) == 1  # validated again, as without the memory
