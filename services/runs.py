@@ -199,7 +199,7 @@ def _execute(run_id: int) -> SyncRun:
         try:
             seen.flush()
             if run.kind == "reconcile" or start is None:
-                reconcile.forget_unread_skips(spec, sink, seen)
+                reconcile.forget_stale_skips(spec, sink, seen)
             if run.kind == "reconcile":
                 total = source_count(client, reconcile.count_query(spec, where))
                 left = reconcile.reconcile_linked(client, spec, sink, seen, page_size)

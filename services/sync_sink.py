@@ -5,8 +5,7 @@ transaction at once (so two runs on SQLite never hold a read lock while the othe
 write). ``commit_page`` writes one page in one transaction: participants, source links,
 departures, invitations (and the study/activity/community membership they come with), every
 record's outcome, the plan's remembered skips (``skipped_sources``: forgotten, then stored as one
-executemany; a record getting a link is forgotten for every plan), the run's counters and
-heartbeat, and the plan's cursor. A workspace
+executemany), the run's counters and heartbeat, and the plan's cursor. A workspace
 uniqueness rule refusing the page (one participant per email key, one link per record, one
 invitation per person and target) rolls the page back and raises ``SinkConflict``; the engine
 looks the page up again and retries it.
@@ -151,16 +150,11 @@ class DatabaseSink:
         self.seq = db.session.execute(
             select(func.coalesce(func.max(RunOutcome.seq), 0)).where(RunOutcome.run_id == run_id)
         ).scalar_one()
-        # Whether the skip memory is worth asking this run: a first import has none, and then its
-        # lookups and new links cost no statement more. What this run remembers is for records it
-        # already read (one read twice is validated again, its row replaced); another plan's
-        # rows written meanwhile for a record linked now are never consulted while it is linked.
-        self.plan_skips = self._any_skip(SkippedSource.plan_id == plan_id)
-        self.other_skips = self._any_skip(SkippedSource.plan_id != plan_id)
-
-    def _any_skip(self, condition) -> bool:
-        return db.session.execute(select(SkippedSource.plan_id).where(
-            SkippedSource.workspace_id == self.workspace_id, condition).limit(1)).first() is not None
+        # Whether the plan's skip memory is worth asking this run: a first import has none, and
+        # its lookups then cost no statement more. What this run remembers is for records it
+        # already read (one read twice in a run is validated again, its row replaced).
+        self.plan_skips = db.session.execute(select(SkippedSource.plan_id).where(
+            SkippedSource.plan_id == plan_id).limit(1)).first() is not None
 
     # -- lookup ------------------------------------------------------------------------------
 
@@ -299,7 +293,6 @@ class DatabaseSink:
 
         departing = {d.ref for d in changes.departures}
         links = self._links_for([w.ref for w in changes.links] + list(departing))
-        newly_linked = [w.ref for w in changes.links if w.ref not in links]
         new_links = []
         for write in changes.links:
             pid = resolve(write.participant)
@@ -334,7 +327,7 @@ class DatabaseSink:
                 "plan_id": self.plan_id, "source_state": SOURCE_ACTIVE, "last_synced_at": now,
                 "last_run_id": self.run_id, "source_system": _SOURCE_SYSTEM})
         db.session.flush()
-        self._skip_memory(changes, newly_linked, now)
+        self._skip_memory(changes, now)
 
         for departure in changes.departures:
             self._leave(departure, links.get(departure.ref), people.get(departure.participant_id), now)
@@ -349,21 +342,19 @@ class DatabaseSink:
             self._cursor(changes)
         return ids
 
-    def _skip_memory(self, changes: PageChanges, linked: list[SourceRef], now: datetime) -> None:
-        """The plan's skip memory: forget what the engine decided anew, forget newly linked
-        records for every plan of the workspace (a linked record is not a skipped one), store
-        the skips decided now (one executemany; a row the lookup did not report, e.g. written
-        since, is replaced rather than failing the page)."""
+    def _skip_memory(self, changes: PageChanges, now: datetime) -> None:
+        """The plan's skip memory: forget what the engine decided anew, then store the skips
+        decided now (one executemany; a row the lookup did not report, e.g. one written earlier
+        in this run, is replaced rather than failing the page). Only the plan's own rows are
+        written, so only its own runs (one at a time) write them; another plan's rows of a record
+        linked now go at that plan's next full read (services.reconcile.forget_stale_skips) and
+        are never consulted while the record has its link."""
         ws = self.workspace_id
-        others = linked if self.other_skips else ()
-        for refs, this_plan in ((changes.forget, True), (others, False)):
-            for (org_id, obj), ids in _by_object(refs).items():
-                for chunk in _chunks(ids):
-                    condition = _skip_filter(ws, org_id, obj, chunk)
-                    if this_plan:
-                        condition += (SkippedSource.plan_id == self.plan_id,)
-                    db.session.execute(delete(SkippedSource).where(*condition)
-                                       .execution_options(synchronize_session=False))
+        for (org_id, obj), ids in _by_object(changes.forget).items():
+            for chunk in _chunks(ids):
+                db.session.execute(delete(SkippedSource).where(
+                    *_skip_filter(ws, org_id, obj, chunk), SkippedSource.plan_id == self.plan_id,
+                ).execution_options(synchronize_session=False))
         # A record ID longer than the column (an external ID field that is not the Salesforce
         # Id) is not remembered: such a record is validated every time, as without the memory.
         remember = [m for m in changes.remember if len(m.ref.record_id) <= _RECORD_ID_LENGTH]

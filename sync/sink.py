@@ -223,10 +223,9 @@ class PageChanges:
     departures: list[Departure] = field(default_factory=list)
     invitations: list[InvitationWrite] = field(default_factory=list)
     outcomes: list[RecordOutcome] = field(default_factory=list)
-    # The plan's skip memory: ``forget`` drops what is remembered for these records;
-    # ``remember`` stores the skips decided now (at most one per record, replacing what is
-    # remembered for it). A record that gets a source link is forgotten by the sink itself (by
-    # every plan of the workspace).
+    # The plan's skip memory: ``forget`` drops what is remembered for these records (decided
+    # anew, linked now); ``remember`` stores the skips decided now (at most one per record,
+    # replacing what is remembered for it).
     forget: list[SourceRef] = field(default_factory=list)
     remember: list[SkipMemory] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)  # this page's outcome counters

@@ -184,17 +184,32 @@ def test_rows_are_a_workspaces_own(app, validated):
     assert len(all_rows()) == 8
 
 
-def test_a_record_linked_by_another_plan_is_forgotten_by_every_plan(app, validated):
+def test_a_record_linked_by_another_plan_is_not_consulted_and_goes_at_the_next_full_read(app, validated):
+    from types import SimpleNamespace
+
+    from models import RunSeenRecord
+    from services.reconcile import forget_stale_skips
     workspace = new_workspace()
     strict, lenient = new_plan(workspace), new_plan(workspace)
     no_last_name = [contact(5, LastName=None)]
     assert sync(strict, spec(strict), no_last_name)[0].skipped == 1
     assert set(memory(strict)) == {no_last_name[0]["Id"]}
     assert sync(lenient, spec(lenient, mapping=Mapping()), no_last_name)[0].imported == 1
-    assert all_rows() == []
-    # the strict plan now finds the record linked: updated, never skipped, nothing remembered
+    assert memory(lenient) == {}
+    # the strict plan now finds the record linked: validated and updated, never skipped
+    validated.clear()
     run, _ = sync(strict, spec(strict), no_last_name)
-    assert (run.updated, run.skipped) == (1, 0) and all_rows() == []
+    assert (run.updated, run.skipped) == (1, 0) and validated == [no_last_name[0]["Id"]]
+    # its row stays (a lookup asks the memory only of records without a link) until the plan's
+    # next full read, which forgets it with those of records it did not read
+    assert set(memory(strict)) == {no_last_name[0]["Id"]}
+    sync(strict, spec(strict), [contact(6, LastName=None), contact(7, LastName=None)])
+    assert len(memory(strict)) == 3
+    db.session.add_all([RunSeenRecord(run_id=run.id, record_id=contact(n)["Id"]) for n in (5, 6)])
+    db.session.commit()
+    assert forget_stale_skips(spec(strict), SimpleNamespace(workspace_id=workspace.id, plan_id=strict.id),
+                              SimpleNamespace(run_id=run.id)) == 2
+    assert set(memory(strict)) == {contact(6)["Id"]}
 
 
 def test_a_remembered_skip_whose_email_now_belongs_to_someone_is_decided_again(app, validated):
@@ -366,7 +381,7 @@ def test_a_first_import_asks_the_skip_memory_nothing(app):
     finally:
         event.remove(db.engine, "before_cursor_execute", seen)
     assert (first.skipped, first.imported) == (4, 25)
-    assert statements == ["SELECT", "SELECT", "INSERT"]  # is there any? (plan, other plans); page 1
+    assert statements == ["SELECT", "INSERT"]  # does the plan remember any? page 1's skips
     assert len(memory(plan)) == 4
 
 
