@@ -105,13 +105,14 @@ class SkippedSource(db.Model):
     email or phone, opted out, deleted), remembered so that reading it again unchanged costs no
     validation (``sync.sink.SkipMemory``; the engine re-checks that nobody has its email or
     phone since). A plan's memory: ``source_hash`` includes the plan's fingerprint, so one record
-    read by two plans has a row for each. Gone with the plan, once the record is linked, and for
-    records a full read of the plan no longer returns.
+    read by two plans has a row for each, written only by that plan's runs. Gone with the plan;
+    when the plan links the record; at the plan's next full read for a record it no longer returns
+    or that another plan linked meanwhile (a linked record's row is never consulted).
     """
 
     __tablename__ = "skipped_sources"
-    # The key leads with the link's key (workspace, org, object, record), so "forget these
-    # records for every plan" (they got a link) and "this plan's rows of these records" both use it.
+    # The key leads with the link's key (workspace, org, object, record): "this plan's rows of
+    # these records" is an index lookup; the full read's join to the links uses it too.
     __table_args__ = (Index("ix_skipped_sources_plan", "plan_id"),)
     workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True)
     org_id: Mapped[str] = mapped_column(String(18), primary_key=True)
