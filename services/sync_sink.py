@@ -365,7 +365,7 @@ class DatabaseSink:
                 [{"code": f.code, "field": f.field, "raw": f.raw, "reason": f.reason}
                  for f in m.flags] or None,
             ) for m in remember], {"workspace_id": ws, "plan_id": self.plan_id,
-                                           "run_id": self.run_id, "skipped_at": now})
+                                   "run_id": self.run_id, "skipped_at": now})
 
     def _links_for(self, refs: list[SourceRef]) -> dict[SourceRef, ParticipantSource]:
         found: dict[SourceRef, ParticipantSource] = {}
