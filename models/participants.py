@@ -99,6 +99,37 @@ class ParticipantSource(db.Model):
     participant: Mapped[Participant] = relationship(back_populates="sources")
 
 
+
+class SkippedSource(db.Model):
+    """A Salesforce record a plan skipped as not importable (missing required values, no valid
+    email or phone, opted out, deleted), remembered so that reading it again unchanged costs no
+    validation (``sync.sink.SkipMemory``; the engine re-checks that nobody has its email or
+    phone since). A plan's memory: ``source_hash`` includes the plan's fingerprint, so one record
+    read by two plans has a row for each, written only by that plan's runs. Gone with the plan;
+    when the plan links the record; at the plan's next full read for a record it no longer returns
+    or that another plan linked meanwhile (a linked record's row is never consulted).
+    """
+
+    __tablename__ = "skipped_sources"
+    # The key leads with the link's key (workspace, org, object, record): "this plan's rows of
+    # these records" is an index lookup; the full read's join to the links uses it too.
+    __table_args__ = (Index("ix_skipped_sources_plan", "plan_id"),)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True)
+    org_id: Mapped[str] = mapped_column(String(18), primary_key=True)
+    object_name: Mapped[str] = mapped_column(String(120), primary_key=True)
+    record_id: Mapped[str] = mapped_column(String(18), primary_key=True)  # as ParticipantSource's
+    plan_id: Mapped[int] = mapped_column(ForeignKey("import_plans.id", ondelete="CASCADE"), primary_key=True)
+    source_hash: Mapped[str] = mapped_column(String(64))
+    rules: Mapped[str] = mapped_column(String(200))  # sync.engine.SKIP_RULES that decided it
+    reason: Mapped[str] = mapped_column(Text)
+    email: Mapped[str | None] = mapped_column(String(320))  # the record's, as on its outcome
+    email_key: Mapped[str | None] = mapped_column(String(320))
+    phone_key: Mapped[str | None] = mapped_column(String(48))
+    flags = mapped_column(JSONType)  # [{"code", "field", "raw", "reason"}], None when none
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("sync_runs.id", ondelete="SET NULL"))
+    skipped_at = mapped_column(UTCDateTime)  # when the run decided it
+
+
 # gin_trgm_ops comes from the pg_trgm extension (a trusted extension since PostgreSQL 13: the
 # database owner may create it); the migration creates it the same way.
 event.listen(Participant.__table__, "before_create",

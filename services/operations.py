@@ -20,8 +20,8 @@ from flask import current_app
 from sqlalchemy import delete, func, or_, select
 
 from core.extensions import db
-from models import (ImportPlan, Participant, ParticipantSource, RunOutcome, SalesforceConnection, SyncRun,
-                    Workspace)
+from models import (ImportPlan, Participant, ParticipantSource, RunOutcome, SalesforceConnection,
+                    SkippedSource, SyncRun, Workspace)
 from models.integrations import CONNECTION_CONNECTED
 from models.plans import PLAN_ACTIVE, PLAN_DRAFT, PLAN_HELD, PLAN_PAUSED
 from models.runs import RUN_ACTIVE, RUN_SUCCEEDED
@@ -234,8 +234,8 @@ def run_now(plan: ImportPlan, trigger: str, user) -> RunNow:
 
 
 def delete_plan(plan: ImportPlan, user) -> None:
-    """Delete the plan and its runs' logs. Participants it brought in stay (their source links
-    keep the Salesforce record; only the plan reference is cleared)."""
+    """Delete the plan, its runs' logs and its remembered skips. Participants it brought in stay
+    (their source links keep the Salesforce record; only the plan reference is cleared)."""
     active = db.session.scalar(select(func.count()).select_from(SyncRun).where(
         SyncRun.plan_id == plan.id, SyncRun.status.in_(RUN_ACTIVE)))
     if active:
@@ -244,6 +244,8 @@ def delete_plan(plan: ImportPlan, user) -> None:
                  object_name=plan.object_name)
     run_ids = select(SyncRun.id).where(SyncRun.plan_id == plan.id).scalar_subquery()
     db.session.execute(delete(RunOutcome).where(RunOutcome.run_id.in_(run_ids)))
+    # The plan's remembered skips (its own memory: no other plan reads them).
+    db.session.execute(delete(SkippedSource).where(SkippedSource.plan_id == plan.id))
     db.session.execute(delete(SyncRun).where(SyncRun.plan_id == plan.id))
     db.session.delete(plan)
     db.session.commit()

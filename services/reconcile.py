@@ -24,10 +24,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import delete, exists, func, select
 
 from core.extensions import db
-from models import ParticipantSource, RunSeenRecord
+from models import ParticipantSource, RunSeenRecord, SkippedSource
 from models.participants import SOURCE_ACTIVE
 from salesforce.soql import and_conditions, build_count_query, build_query, is_record_id
 from services.sync_source import id_query, read_all
@@ -141,6 +141,27 @@ def reconcile_linked(client, spec: Plan, sink, seen, page_size: int) -> int:
         leavers.add_links(rows)
         leavers.flush()
     return leavers.flush()
+
+
+def forget_stale_skips(spec: Plan, sink, seen) -> int:
+    """After a full read: forget the plan's remembered skips of records the read did not return
+    (deleted in Salesforce, outside the plan's filters since they or the filters changed, another
+    object's after the plan changed) and of records linked since (by another plan: this plan's
+    runs forget theirs as they link them). Two DELETEs, anti-joined against the run's seen-record
+    rows and joined to the links; the plan's lock keeps its other runs from writing meanwhile."""
+    mine = (SkippedSource.workspace_id == sink.workspace_id, SkippedSource.plan_id == sink.plan_id)
+    gone = db.session.execute(delete(SkippedSource).where(*mine, exists().where(
+        ParticipantSource.workspace_id == SkippedSource.workspace_id,
+        ParticipantSource.org_id == SkippedSource.org_id,
+        ParticipantSource.object_name == SkippedSource.object_name,
+        ParticipantSource.record_id == SkippedSource.record_id,
+    )).execution_options(synchronize_session=False)).rowcount
+    if spec.mapping.external_id == "Id":  # the seen rows hold Ids, the memory the external IDs
+        gone += db.session.execute(delete(SkippedSource).where(*mine, ~exists().where(
+            RunSeenRecord.run_id == seen.run_id, RunSeenRecord.record_id == SkippedSource.record_id,
+        )).execution_options(synchronize_session=False)).rowcount
+    db.session.commit()
+    return gone
 
 
 def _handle(client, spec: Plan, sink, links, page_size: int) -> int:

@@ -203,6 +203,8 @@ def _execute(run_id: int) -> SyncRun:
     if status == RUN_SUCCEEDED:
         try:
             seen.flush()
+            if run.kind == "reconcile" or start is None:
+                reconcile.forget_stale_skips(spec, sink, seen)
             if run.kind == "reconcile":
                 total = source_count(client, reconcile.count_query(spec, where))
                 left = reconcile.reconcile_linked(client, spec, sink, seen, page_size)

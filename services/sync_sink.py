@@ -4,7 +4,8 @@ One sink per run. ``lookup`` answers the engine's batched questions and ends its
 transaction at once (so two runs on SQLite never hold a read lock while the other wants to
 write). ``commit_page`` writes one page in one transaction: participants, source links,
 departures, invitations (and the study/activity/community membership they come with), every
-record's outcome, the run's counters and heartbeat, and the plan's cursor. A workspace
+record's outcome, the plan's remembered skips (``skipped_sources``: forgotten, then stored as one
+executemany), the run's counters and heartbeat, and the plan's cursor. A workspace
 uniqueness rule refusing the page (one participant per email key, one link per record, one
 invitation per person and target) rolls the page back and raises ``SinkConflict``; the engine
 looks the page up again and retries it.
@@ -27,12 +28,13 @@ from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from core.extensions import db
 from models import (ActivityParticipant, CommunityMember, ImportPlan, Invitation, Participant,
-                    ParticipantSource, RunOutcome, StudyParticipant, SuppressionEntry, SyncRun)
+                    ParticipantSource, RunOutcome, SkippedSource, StudyParticipant,
+                    SuppressionEntry, SyncRun)
 from models.participants import (CONSENT_UNKNOWN, SOURCE_ACTIVE, STATUS_ACTIVE, STATUS_ARCHIVED,
                                  STATUS_STAGED)
 from sync.errors import SinkConflict
@@ -40,7 +42,8 @@ from sync.mapping import SourceRef
 from sync.plan import Action, Consent, LeavingPolicy
 from sync.sink import (EXCLUDED, FAILED, IMPORTED, INVITED, SKIPPED, UNCHANGED, UPDATED,
                        KnownParticipant, Link, Lookup, LookupResult, NewParticipantRef,
-                       PageChanges, ParticipantValues, refuse_links_of_unapplied)
+                       PageChanges, ParticipantValues, SkipMemory, refuse_links_of_unapplied)
+from sync.validate import Flag
 
 BATCH = 500  # ids per IN (...) list
 # The run row's counter column for each engine outcome.
@@ -75,6 +78,11 @@ def _by_object(refs: Iterable[SourceRef]) -> dict[tuple[str, str], list[str]]:
 def _link_filter(workspace_id: int, org_id: str, object_name: str, record_ids: list[str]):
     return (ParticipantSource.workspace_id == workspace_id, ParticipantSource.org_id == org_id,
             ParticipantSource.object_name == object_name, ParticipantSource.record_id.in_(record_ids))
+
+
+def _skip_filter(workspace_id: int, org_id: str, object_name: str, record_ids: list[str]):
+    return (SkippedSource.workspace_id == workspace_id, SkippedSource.org_id == org_id,
+            SkippedSource.object_name == object_name, SkippedSource.record_id.in_(record_ids))
 
 
 @dataclass(frozen=True)
@@ -142,6 +150,11 @@ class DatabaseSink:
         self.seq = db.session.execute(
             select(func.coalesce(func.max(RunOutcome.seq), 0)).where(RunOutcome.run_id == run_id)
         ).scalar_one()
+        # Whether the plan's skip memory is worth asking this run: a first import has none, and
+        # its lookups then cost no statement more. What this run remembers is for records it
+        # already read (one read twice in a run is validated again, its row replaced).
+        self.plan_skips = db.session.execute(select(SkippedSource.plan_id).where(
+            SkippedSource.plan_id == plan_id).limit(1)).first() is not None
 
     # -- lookup ------------------------------------------------------------------------------
 
@@ -166,6 +179,20 @@ class DatabaseSink:
                     if ref in query.refs:  # IN compares per the column's collation
                         result.links[ref] = Link(ref, pid, source_hash, stamp)
                         wanted.add(pid)
+        unlinked = query.skips - result.links.keys() if self.plan_skips else ()
+        for (org_id, obj), ids in _by_object(unlinked).items():
+            for chunk in _chunks(ids):
+                for row in db.session.execute(select(
+                        SkippedSource.record_id, SkippedSource.source_hash, SkippedSource.rules,
+                        SkippedSource.reason, SkippedSource.flags, SkippedSource.email,
+                        SkippedSource.email_key, SkippedSource.phone_key,
+                ).where(*_skip_filter(ws, org_id, obj, chunk),
+                        SkippedSource.plan_id == self.plan_id)):
+                    ref = SourceRef(org_id, obj, row.record_id)
+                    if ref in unlinked:
+                        result.skips[ref] = SkipMemory(
+                            ref, row.source_hash, row.rules, row.reason, _flags(row.flags),
+                            row.email, row.email_key, row.phone_key)
         for keys in _chunks(query.email_keys):
             for pid, key in db.session.execute(select(Participant.id, Participant.email_key).where(
                     Participant.workspace_id == ws, Participant.email_key.in_(keys))):
@@ -300,6 +327,7 @@ class DatabaseSink:
                 "plan_id": self.plan_id, "source_state": SOURCE_ACTIVE, "last_synced_at": now,
                 "last_run_id": self.run_id, "source_system": _SOURCE_SYSTEM})
         db.session.flush()
+        self._skip_memory(changes, now)
 
         for departure in changes.departures:
             self._leave(departure, links.get(departure.ref), people.get(departure.participant_id), now)
@@ -313,6 +341,31 @@ class DatabaseSink:
         if self.write_cursor and changes.cursor is not None:
             self._cursor(changes)
         return ids
+
+    def _skip_memory(self, changes: PageChanges, now: datetime) -> None:
+        """The plan's skip memory: forget what the engine decided anew, then store the skips
+        decided now (one executemany; a row the lookup did not report, e.g. one written earlier
+        in this run, is replaced rather than failing the page). Only the plan's own rows are
+        written, so only its own runs (one at a time) write them; another plan's rows of a record
+        linked now go at that plan's next full read (services.reconcile.forget_stale_skips) and
+        are never consulted while the record has its link."""
+        ws = self.workspace_id
+        for (org_id, obj), ids in _by_object(changes.forget).items():
+            for chunk in _chunks(ids):
+                db.session.execute(delete(SkippedSource).where(
+                    *_skip_filter(ws, org_id, obj, chunk), SkippedSource.plan_id == self.plan_id,
+                ).execution_options(synchronize_session=False))
+        # A record ID longer than the column (an external ID field that is not the Salesforce
+        # Id) is not remembered: such a record is validated every time, as without the memory.
+        remember = [m for m in changes.remember if len(m.ref.record_id) <= _RECORD_ID_LENGTH]
+        if remember:
+            _NEW_SKIPS.execute([(
+                m.ref.org_id, m.ref.object_name, m.ref.record_id, m.source_hash, m.rules,
+                m.reason, (str(m.email)[:320] if m.email else None), m.email_key, m.phone_key,
+                [{"code": f.code, "field": f.field, "raw": f.raw, "reason": f.reason}
+                 for f in m.flags] or None,
+            ) for m in remember], {"workspace_id": ws, "plan_id": self.plan_id,
+                                   "run_id": self.run_id, "skipped_at": now})
 
     def _links_for(self, refs: list[SourceRef]) -> dict[SourceRef, ParticipantSource]:
         found: dict[SourceRef, ParticipantSource] = {}
@@ -404,6 +457,8 @@ class DatabaseSink:
             detail = {"flags": flags} if flags else None
             if outcome.invited:
                 detail = {**(detail or {}), "invited": True}
+            if outcome.remembered:  # skipped as in an earlier run, not validated again
+                detail = {**(detail or {}), "remembered": True}
             rows.append((
                 self.seq, outcome.ref.object_name if outcome.ref else None,
                 (outcome.record_id or "")[:18] or None, pid,
@@ -450,9 +505,13 @@ class _PreparedInsert:
     is left to a default this path would not apply.
     """
 
-    def __init__(self, table, columns: tuple[str, ...], constants: tuple[str, ...]):
+    def __init__(self, table, columns: tuple[str, ...], constants: tuple[str, ...],
+                 upsert_on: tuple[str, ...] = ()):
         self.table = table
         self.columns = columns + constants
+        # ``upsert_on``: the unique key; a row already there gets the new values (ON CONFLICT
+        # ... DO UPDATE, the same text on PostgreSQL and SQLite).
+        self.upsert_on = upsert_on
         given = set(self.columns)
         unset = [c.name for c in table.columns
                  if c.name not in given and (c.default is not None or c.server_default is not None)]
@@ -469,6 +528,11 @@ class _PreparedInsert:
             sql = (f"INSERT INTO {quote(self.table.name)} "
                    f"({', '.join(quote(name) for name in self.columns)}) "
                    f"VALUES ({', '.join([mark] * len(self.columns))})")
+            if self.upsert_on:
+                sql += (f" ON CONFLICT ({', '.join(quote(name) for name in self.upsert_on)}) "
+                        f"DO UPDATE SET " + ", ".join(
+                            f"{quote(name)} = excluded.{quote(name)}"
+                            for name in self.columns if name not in self.upsert_on))
             processors = [self.table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
                           for name in self.columns]
             prepared = self._prepared[dialect.name] = (sql, processors)
@@ -516,6 +580,13 @@ _NEW_LINKS = _PreparedInsert(
     ("workspace_id", "first_synced_at", "connection_id", "plan_id", "source_state",
      "last_synced_at", "last_run_id", "source_system"))
 _SOURCE_SYSTEM = ParticipantSource.__table__.c.source_system.default.arg
+_RECORD_ID_LENGTH = SkippedSource.__table__.c.record_id.type.length
+_NEW_SKIPS = _PreparedInsert(
+    SkippedSource.__table__,
+    ("org_id", "object_name", "record_id", "source_hash", "rules", "reason", "email", "email_key",
+     "phone_key", "flags"),
+    ("workspace_id", "plan_id", "run_id", "skipped_at"),
+    upsert_on=tuple(c.name for c in SkippedSource.__table__.primary_key.columns))
 _OUTCOMES = _PreparedInsert(
     RunOutcome.__table__,
     ("seq", "object_name", "record_id", "participant_id", "outcome", "reason", "email",
@@ -603,6 +674,13 @@ def _apply_values(person: Participant, values: ParticipantValues) -> None:
         person.attributes = merged
     if values.consent is not None:
         person.consent_status = Consent(values.consent).value
+
+
+def _flags(stored) -> tuple[Flag, ...]:
+    """A remembered skip's flags, as stored by ``DatabaseSink._skip_memory``."""
+    if not stored:
+        return ()
+    return tuple(Flag(f.get("code"), f.get("field"), f.get("raw"), f.get("reason")) for f in stored)
 
 
 def _consent(value: str | None) -> Consent:

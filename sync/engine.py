@@ -4,6 +4,9 @@ Per page: map every record; one batched lookup by source links; records whose so
 unchanged stop there (no validation, no writes); the rest are validated and looked up in one
 more batched call by email and phone keys; each record gets exactly one outcome with a reason;
 then one ``sink.commit_page`` writes the page in one transaction together with the new cursor.
+Records without a link that the plan skipped before with the same source hash (its skip memory,
+answered by the first lookup) are not validated again either: they are skipped for the reason
+remembered, once identity confirms their remembered keys still match nobody.
 A bad record never stops the run; a source error stops it with a definite status.
 """
 from __future__ import annotations
@@ -20,12 +23,17 @@ from sync import validate
 from sync.errors import (SinkConflict, SourceAuthFailed, SourceBrokenPaging, SourceError,
                          SourceLimitReached, SourceQueryError, SourceTransient)
 from sync.identity import PageIdentity
-from sync.mapping import MappedRecord, map_record
+from sync.mapping import MappedRecord, SourceRef, map_record
 from sync.plan import Consent, Plan
 from sync.sink import (EXCLUDED, FAILED, IMPORTED, INVITED, OUTCOMES, SKIPPED, UNCHANGED,
                        UPDATED, Departure, InvitationWrite, Log, Lookup, LookupResult,
                        NewParticipant, PageChanges, ParticipantUpdate, ParticipantValues,
-                       RecordOutcome, Sink, SourceLinkWrite)
+                       RecordOutcome, Sink, SkipMemory, SourceLinkWrite)
+
+# What a remembered skip (SkipMemory.rules) was decided by: the skip rules of this module (bump
+# the number when _not_importable or what it relies on changes) and the validators' versions.
+# Remembered skips decided by other rules are validated again.
+SKIP_RULES = f"skip rules 1; {validate.VALIDATORS}"
 
 SUCCEEDED = "succeeded"
 PARTIAL = "partial"
@@ -60,6 +68,7 @@ class _RecordWrites:
     links: list = field(default_factory=list)
     departures: list = field(default_factory=list)
     invitations: list = field(default_factory=list)
+    remember: bool = False  # a skip the plan remembers (SkipMemory)
 
 
 def _utcnow() -> datetime:
@@ -166,8 +175,11 @@ class _Run:
             self.pages += 1
             self.cursor = changes.cursor
             self.counts.update(changes.counts)
-            self.log.event(f"Page {changes.page_number} committed: {len(records)} records",
-                           counts=changes.counts)
+            remembered = sum(1 for o in changes.outcomes if o.remembered)
+            note = (f" ({remembered} skipped as before, not validated again)"
+                    if remembered else "")
+            self.log.event(f"Page {changes.page_number} committed: {len(records)} records{note}",
+                           counts=changes.counts, remembered=remembered)
             return True
         return False
 
@@ -195,21 +207,31 @@ class _Run:
             mapped.append(record)
 
         refs = {r.ref for r in mapped} | {p for r in mapped for p in r.person_refs}
-        known = self.sink.lookup(Lookup(refs=frozenset(refs), invite_target=invite_target))
+        known = self.sink.lookup(Lookup(refs=frozenset(refs), invite_target=invite_target,
+                                        skips=frozenset(r.ref for r in mapped)))
 
         links = [known.links.get(record.ref) for record in mapped]
         unchanged = [link is not None and link.source_hash == record.source_hash
                      for record, link in zip(mapped, links)]
+        # A record skipped before with the same source hash (so the same plan) and rules: its
+        # validation would give the same verdict, so it is not validated again (_still_skipped).
+        memos = [_same_skip(known.skips.get(record.ref), record) if link is None else None
+                 for record, link in zip(mapped, links)]
         points = None
         if self.parallel is not None:
             points = self.parallel.contact_points(
-                [record for record, same in zip(mapped, unchanged) if not same], plan.default_region)
+                [record for record, same, memo in zip(mapped, unchanged, memos)
+                 if not same and memo is None], plan.default_region)
         points_of = iter(points or ())
-        changed: list[tuple[MappedRecord, validate.CheckedRecord]] = []
-        for record, link, same in zip(mapped, links, unchanged):
+        pending: list[tuple[MappedRecord, validate.CheckedRecord | None, SkipMemory | None]] = []
+        forget: dict[SourceRef, None] = {}  # records decided anew that the plan remembered
+        for record, link, same, memo in zip(mapped, links, unchanged, memos):
             if same:
                 changes.outcomes.append(RecordOutcome(
                     record.ref, record.record_id, UNCHANGED, None, link.participant_id))
+                continue
+            if memo is not None:
+                pending.append((record, None, memo))
                 continue
             computed = next(points_of, None)
             try:
@@ -223,19 +245,26 @@ class _Run:
                 changes.outcomes.append(RecordOutcome(
                     record.ref, record.record_id, FAILED, f"Validation failed: {exc}",
                     email=_raw_email(record)))
+                if record.ref in known.skips:
+                    forget[record.ref] = None
                 continue
-            changed.append((record, checked))
+            pending.append((record, checked, None))
 
-        if changed:
-            emails = {c.email.key for _, c in changed if c.email.key}
-            phones = {c.phone.key for _, c in changed if c.phone.key}
+        if pending:
+            emails = {(c.email.key if c else m.email_key) for _, c, m in pending} - {None}
+            phones = {(c.phone.key if c else m.phone_key) for _, c, m in pending} - {None}
             if emails or phones:
                 known.merge(self.sink.lookup(Lookup(
                     email_keys=frozenset(emails), phone_keys=frozenset(phones),
                     invite_target=invite_target)))
 
         identity = PageIdentity(known)
-        for record, checked in changed:
+        remember: dict[SourceRef, SkipMemory] = {}
+        for record, checked, memo in pending:
+            if memo is not None:
+                checked = self._still_skipped(record, memo, identity, changes, forget)
+                if checked is None:
+                    continue
             try:
                 writes = self._decide(record, checked, identity, known)
             except Exception as exc:
@@ -249,11 +278,51 @@ class _Run:
             changes.departures += writes.departures
             changes.invitations += writes.invitations
             changes.outcomes.append(writes.outcome)
+            if record.ref in known.skips:
+                forget[record.ref] = None
+            if writes.remember:
+                o = writes.outcome
+                remember[record.ref] = SkipMemory(
+                    record.ref, record.source_hash, SKIP_RULES, o.reason or "", o.flags,
+                    o.email, o.email_key, o.phone_key)
+            else:
+                remember.pop(record.ref, None)
+        linked = {w.ref for w in changes.links}
+        changes.remember = [m for ref, m in remember.items() if ref not in linked]
+        # A record remembered again needs no forgetting first: the sink replaces its memory.
+        changes.forget = [ref for ref in forget if ref not in remember or ref in linked]
 
         counts = Counter(o.outcome for o in changes.outcomes)
         counts[INVITED] = sum(1 for o in changes.outcomes if o.invited)
         changes.counts = dict(counts)
         return changes
+
+    def _still_skipped(self, record: MappedRecord, memo: SkipMemory, identity: PageIdentity,
+                       changes: PageChanges,
+                       forget: dict[SourceRef, None]) -> validate.CheckedRecord | None:
+        """Repeat a remembered skip (None), or validate the record after all (its check).
+
+        A remembered skip was decided for a record identity matched to nobody; its verdict is a
+        function of the record and the plan (both in the source hash) as long as that holds. So
+        identity is asked again with the remembered keys: when the record now resolves to a
+        participant (an earlier record of the page, another plan or a converted lead's contact
+        brought in someone with its email or phone), it is validated and decided as usual.
+        """
+        if identity.resolve(record, memo.email_key, memo.phone_key).participant is None:
+            changes.outcomes.append(RecordOutcome(
+                record.ref, record.record_id, SKIPPED, memo.reason, flags=memo.flags,
+                email=memo.email, email_key=memo.email_key, phone_key=memo.phone_key,
+                remembered=True))
+            return None
+        try:
+            return validate.check_record(record, self.plan.mapping.required,
+                                         self.plan.default_region)
+        except Exception as exc:
+            changes.outcomes.append(RecordOutcome(
+                record.ref, record.record_id, FAILED, f"Validation failed: {exc}",
+                email=_raw_email(record)))
+            forget[record.ref] = None
+            return None
 
     def _decide(self, record: MappedRecord, checked: validate.CheckedRecord,
                 identity: PageIdentity, known: LookupResult) -> _RecordWrites:
@@ -288,7 +357,8 @@ class _Run:
         if found.participant is None:
             reason = self._not_importable(record, checked)
             if reason:
-                return _RecordWrites(outcome(SKIPPED, reason))
+                # Decided by the record and the plan alone (nobody matched): remembered.
+                return _RecordWrites(outcome(SKIPPED, reason), remember=True)
             new = identity.new_participant()
             identity.claim(new, record, email_key, phone_key)
             suppressed = _suppressed(checked, None, known)
@@ -424,6 +494,13 @@ def _contact_points(checked: validate.CheckedRecord) -> dict[str, str | None]:
 def _raw_email(record: MappedRecord) -> str | None:
     raw = record.email
     return str(raw)[:320] if raw not in (None, "") else None
+
+
+def _same_skip(memo: SkipMemory | None, record: MappedRecord) -> SkipMemory | None:
+    """``memo`` when it still holds for ``record`` (same source hash, same rules), else None."""
+    if memo is not None and memo.source_hash == record.source_hash and memo.rules == SKIP_RULES:
+        return memo
+    return None
 
 
 def _raw_id(raw: Any) -> str | None:

@@ -2,7 +2,8 @@
 
 Used by unit tests and benchmarks. It enforces what the database enforces: one participant per
 email key in the workspace (a conflicting page raises ``SinkConflict`` and changes nothing), and
-one link per Salesforce record.
+one link per Salesforce record. Its skip memory is keyed by record alone (one plan per sink):
+a record run by a plan with another fingerprint has another source hash and is decided anew.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from sync.mapping import SourceRef
 from sync.plan import Action, Consent, LeavingPolicy
 from sync.sink import (KnownParticipant, Link, Lookup, LookupResult, NewParticipant,
                        NewParticipantRef, PageChanges, ParticipantValues, RecordOutcome,
-                       refuse_links_of_unapplied)
+                       SkipMemory, refuse_links_of_unapplied)
 
 
 @dataclass
@@ -59,6 +60,7 @@ class StoredInvitation:
 class _State:
     participants: dict[int, StoredParticipant] = field(default_factory=dict)
     links: dict[SourceRef, StoredLink] = field(default_factory=dict)
+    skips: dict[SourceRef, SkipMemory] = field(default_factory=dict)  # the skip memory
     invitations: list[StoredInvitation] = field(default_factory=list)
     outcomes: list[RecordOutcome] = field(default_factory=list)
     counts: Counter = field(default_factory=Counter)
@@ -93,6 +95,10 @@ class MemorySink:
         return self.state.links
 
     @property
+    def skips(self) -> dict[SourceRef, SkipMemory]:
+        return self.state.skips
+
+    @property
     def invitations(self) -> list[StoredInvitation]:
         return self.state.invitations
 
@@ -122,6 +128,9 @@ class MemorySink:
             if stored:
                 result.links[ref] = stored.link
                 wanted.add(stored.link.participant_id)
+        for ref in query.skips:
+            if ref in state.skips and ref not in state.links:
+                result.skips[ref] = state.skips[ref]
         for key in query.email_keys:
             if key in state.email_index:
                 result.by_email[key] = state.email_index[key]
@@ -164,10 +173,15 @@ class MemorySink:
             state.participants[participant.id] = participant
             self._apply(participant, create.values)
             ids[create.ref] = participant.id
+        for ref in changes.forget:
+            state.skips.pop(ref, None)
+        for memo in changes.remember:
+            state.skips[memo.ref] = memo
         for write in changes.links:
             link = Link(write.ref, resolve(write.participant), write.source_hash,
                         write.source_timestamp)
             state.links[write.ref] = StoredLink(link, write.flags)
+            state.skips.pop(write.ref, None)  # a linked record is no longer a skipped one
         for departure in changes.departures:
             _leave(state, departure)
         for invitation in changes.invitations:

@@ -47,6 +47,9 @@ class Lookup:
     email_keys: frozenset[str] = frozenset()
     phone_keys: frozenset[str] = frozenset()
     invite_target: tuple[Action, str] | None = None  # report who is already invited there
+    # Records of the page whose remembered skip (``SkipMemory``, this plan's) to report, for
+    # those of them that have no source link.
+    skips: frozenset[SourceRef] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -69,9 +72,31 @@ class KnownParticipant:
     invited: bool = False  # already invited to Lookup.invite_target
 
 
+@dataclass(frozen=True)
+class SkipMemory:
+    """A record the plan skipped (not importable: missing required values, no valid contact point,
+    opted out, deleted), remembered so that fetching it again unchanged costs no validation.
+
+    ``source_hash`` covers the mapped source values and the plan's fingerprint (mapping, filters,
+    consent rule, action, default region); ``rules`` names the validation and skip rules that
+    decided it (``sync.engine.SKIP_RULES``). The skip holds while both are equal and identity
+    still finds nobody for the record's keys; the engine re-checks the latter every time.
+    """
+
+    ref: SourceRef
+    source_hash: str
+    rules: str
+    reason: str
+    flags: tuple[Flag, ...] = ()
+    email: str | None = None  # the record's contact points, as on its outcome
+    email_key: str | None = None
+    phone_key: str | None = None
+
+
 @dataclass
 class LookupResult:
     links: dict[SourceRef, Link] = field(default_factory=dict)
+    skips: dict[SourceRef, SkipMemory] = field(default_factory=dict)  # for Lookup.skips
     participants: dict[ParticipantId, KnownParticipant] = field(default_factory=dict)
     by_email: dict[str, ParticipantId] = field(default_factory=dict)
     by_phone: dict[str, list[ParticipantId]] = field(default_factory=dict)
@@ -82,6 +107,7 @@ class LookupResult:
 
     def merge(self, other: LookupResult) -> None:
         self.links.update(other.links)
+        self.skips.update(other.skips)
         self.participants.update(other.participants)
         self.by_email.update(other.by_email)
         for key, ids in other.by_phone.items():
@@ -171,6 +197,9 @@ class RecordOutcome:
     email: str | None = None
     email_key: str | None = None
     phone_key: str | None = None
+    # A skip repeated from the plan's memory (same source hash, same rules): the record was not
+    # validated again; reason, flags and contact points are those the skip was decided with.
+    remembered: bool = False
 
 
 def refuse_links_of_unapplied(changes: "PageChanges") -> None:
@@ -194,6 +223,11 @@ class PageChanges:
     departures: list[Departure] = field(default_factory=list)
     invitations: list[InvitationWrite] = field(default_factory=list)
     outcomes: list[RecordOutcome] = field(default_factory=list)
+    # The plan's skip memory: ``forget`` drops what is remembered for these records (decided
+    # anew, linked now); ``remember`` stores the skips decided now (at most one per record,
+    # replacing what is remembered for it).
+    forget: list[SourceRef] = field(default_factory=list)
+    remember: list[SkipMemory] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)  # this page's outcome counters
     cursor: datetime | None = None  # the plan's cursor once this page is committed
     fingerprint: str = ""  # the plan fingerprint the cursor belongs to
@@ -212,13 +246,14 @@ class Source(Protocol):
 
 class Sink(Protocol):
     def lookup(self, query: Lookup) -> LookupResult:
-        """Links for ``query.refs``; participants by email key and phone key (phone keys may
-        name several); the participants of those links and keys; which email keys are
-        suppressed; whether each participant is already invited to ``query.invite_target``."""
+        """Links for ``query.refs``; the plan's remembered skips of ``query.skips`` that have no
+        link; participants by email key and phone key (phone keys may name several); the
+        participants of those links and keys; which email keys are suppressed; whether each
+        participant is already invited to ``query.invite_target``."""
 
     def commit_page(self, changes: PageChanges) -> dict[NewParticipantRef, ParticipantId]:
         """Apply ``changes`` in one transaction (participants, links, departures, invitations,
-        outcomes, run counters, cursor). Raise ``SinkConflict`` (after rolling back) when a
+        outcomes, skip memory, run counters, cursor). Raise ``SinkConflict`` (after rolling back) when a
         workspace uniqueness rule refuses it. Returns the ids given to created participants."""
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from pathlib import Path
 
+import email_validator
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
@@ -27,6 +28,12 @@ INVALID_EMAIL = "invalid_email"
 INVALID_PHONE = "invalid_phone"
 MISSING_REQUIRED = "missing_required"
 NO_CONTACT_POINT = "no_contact_point"
+
+# The validators whose verdicts a remembered skip relies on (``sync.engine.SKIP_RULES``): after an
+# upgrade (a phonenumbers metadata update can make a number valid) remembered skips are
+# validated again.
+VALIDATORS = (f"email-validator {email_validator.__version__}; "
+              f"phonenumbers {phonenumbers.__version__}")
 
 
 @dataclass(frozen=True)
