@@ -78,6 +78,8 @@ class Config:
     # Fetch the next Salesforce page in a thread while the worker works on the current one
     # (sync.readahead: one page ahead, errors raised where they were before).
     SYNC_READ_AHEAD = _bool("SYNC_READ_AHEAD", True)
+    # glibc malloc arenas in the worker and its horses (jobs.worker.limit_malloc_arenas); 0: default.
+    WORKER_MALLOC_ARENA_MAX = _int("WORKER_MALLOC_ARENA_MAX", 1)
     OUTCOME_RETENTION_DAYS = _int("OUTCOME_RETENTION_DAYS", 90)
 
     # Sign-in brake: failures per account and per client address within the lockout window.

@@ -128,10 +128,33 @@ def start_scheduler_process(app, tick_seconds: float) -> multiprocessing.Process
     return proc
 
 
+def limit_malloc_arenas(arenas: int) -> bool:
+    """glibc's ``mallopt(M_ARENA_MAX, arenas)`` for this process and the horses it forks.
+
+    A sync reads the next Salesforce page in a thread (sync.readahead): with glibc's default, that
+    thread allocates the page's body and records in an arena of its own, and the main thread frees
+    them there, which fragments both: a 100k import's horse peaked at 140 MB with read-ahead
+    against 121 MB without; one arena gives 128 MB (the page held ahead accounts for the rest).
+    ``0`` leaves glibc's default. False where there is no glibc (musl, macOS): nothing changed."""
+    if arenas <= 0:
+        return False
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    M_ARENA_MAX = -8  # malloc.h
+    return bool(mallopt(M_ARENA_MAX, int(arenas)))
+
+
 def run_worker(app, queues=QUEUE_NAMES, burst: bool = False, with_scheduler: bool = True,
                simple: bool = False, max_jobs: int | None = None) -> bool:
     """Work the queues until stopped (or, with ``burst``, until they are empty)."""
     tick_seconds = app.config.get("SCHEDULER_TICK_SECONDS", 30) if app is not None else 30
+    limit_malloc_arenas(app.config.get("WORKER_MALLOC_ARENA_MAX", 1))
     with app.app_context():
         connection = redis_connection()
         tasks = load_tasks()  # a broken registry entry stops the start here, not later

@@ -67,3 +67,48 @@ print(json.dumps({"loaded": loaded, "mdapi": type(api).__module__ + "." + type(a
     assert found["loaded"] is False
     assert found["mdapi"] == "simple_salesforce.metadata.SfdcMetadataApi"  # the real one, on first use
     assert found["zeep_now"] is True
+
+
+def test_malloc_arenas_are_limited_on_glibc_and_left_alone_with_zero():
+    import platform
+    import subprocess
+    import sys
+
+    from jobs.worker import limit_malloc_arenas
+
+    assert limit_malloc_arenas(0) is False  # 0: glibc's default, nothing asked
+    if platform.libc_ver()[0] != "glibc":
+        return
+    # In a child process, so this test process keeps its own malloc settings.
+    out = subprocess.run([sys.executable, "-c", "from jobs.worker import limit_malloc_arenas as f; print(f(1))"],
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "True"
+
+
+def test_run_worker_applies_the_configured_arena_limit(monkeypatch):
+    import jobs.worker as worker
+
+    asked = []
+    monkeypatch.setattr(worker, "limit_malloc_arenas", asked.append)
+
+    class Stop(Exception):
+        pass
+
+    def stop(*a, **k):
+        raise Stop
+
+    monkeypatch.setattr(worker, "load_tasks", stop)
+
+    class App:
+        config = {"WORKER_MALLOC_ARENA_MAX": 3}
+
+        def app_context(self):
+            import contextlib
+            return contextlib.nullcontext()
+
+    monkeypatch.setattr(worker, "redis_connection", lambda: None)
+    try:
+        worker.run_worker(App(), with_scheduler=False)
+    except Stop:
+        pass
+    assert asked == [3]
