@@ -124,3 +124,27 @@ def plan_spec_stub():
     class Spec:
         mapping = Mapping()
     return Spec()
+
+
+def test_a_runs_seen_rows_are_deleted_in_chunks_and_other_runs_rows_stay(app, org, monkeypatch):
+    workspace = make_workspace(region="GB")
+    plan = make_plan(workspace, make_connection(org, workspace))
+    db.session.add_all(done := [SyncRun(workspace_id=workspace.id, plan_id=plan.id, status="succeeded")
+                                for _ in range(2)])
+    db.session.commit()
+    ended, other = done
+    db.session.execute(RunSeenRecord.__table__.insert(), [
+        {"run_id": run.id, "record_id": f"003{n:012d}AAA"} for run in done for n in range(10)])
+    db.session.commit()
+    statements = []
+    monkeypatch.setattr(runs, "SEEN_DELETE_CHUNK", 3)
+    from sqlalchemy import event
+    listener = lambda *a: statements.append(a[2]) if a[2].lstrip().upper().startswith("DELETE") else None  # noqa: E731
+    event.listen(db.engine, "before_cursor_execute", listener)
+    try:
+        runs.forget_seen([ended.id])
+    finally:
+        event.remove(db.engine, "before_cursor_execute", listener)
+    assert seen_rows(ended.id) == 0
+    assert seen_rows(other.id) == 10
+    assert len(statements) == 4  # 3 + 3 + 3 + 1: chunks of SEEN_DELETE_CHUNK, never one big DELETE
