@@ -44,6 +44,8 @@ def create_app(config_name: str | None = None, overrides: dict | None = None, *,
     settings = cfg.finalize() if not overrides or "SQLALCHEMY_DATABASE_URI" not in overrides else None
     app = (WorkerFlask if worker else Flask)(__name__, template_folder="../templates", static_folder="../static",
                                              instance_relative_config=False)
+    from core.request_values import DbIntConverter
+    app.url_map.converters["int"] = DbIntConverter  # before any route is added
     if settings is None:
         # Overrides supply the database; only check the remaining secrets.
         settings = {k: getattr(cfg, k) for k in dir(cfg) if k.isupper()}

@@ -96,16 +96,31 @@ def _fresh_request_state():
         g.pop(name, None)
 
 
+def _refuse_nul():
+    """A value with a NUL character (0x00) would fail its statement on PostgreSQL (text cannot
+    hold it): the request is refused, saying which field, before anything reads it."""
+    from core.request_values import nul_in_request
+    field = nul_in_request(request)
+    if field is not None:
+        return _error_page("errors/400.html", 400, message=(
+            f"The field “{field}” contains a NUL character (\\0), which no field accepts. "
+            "Remove it and try again."))
+    return None
+
+
 def register_hooks(app: Flask) -> None:
     from core import security, tenancy
 
     app.before_request(_fresh_request_state)
+    app.before_request(_refuse_nul)
     app.before_request(security.enforce_access)
     app.after_request(_security_headers)
 
     @app.errorhandler(CSRFError)
     def _csrf_error(error):
-        return _error_page("errors/400_csrf.html", 400, reason=error.description)
+        # Invitation pages are answered by participants, not by people signed in to Terapage.
+        return _error_page("errors/400_csrf.html", 400, reason=error.description,
+                           public=request.blueprint == "invite")
 
     @app.errorhandler(403)
     def _forbidden(_error):

@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, request
 from flask_login import current_user
 
+from core.request_values import db_int
 from core.extensions import db
 from core.security import login_required
 from core.tenancy import get_in_workspace_or_404
@@ -47,7 +48,7 @@ def _kind(kind: str) -> str:
 
 
 def _preview_participant(target, candidates):
-    wanted = request.values.get("participant_id", type=int)
+    wanted = request.values.get("participant_id", type=db_int)
     if wanted is not None:
         person = get_in_workspace_or_404(Participant, wanted)
         return person

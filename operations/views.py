@@ -14,6 +14,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, flash, make_response, request, stream_with_context, url_for
 from flask_login import current_user
 
+from core.request_values import db_int
 from core.extensions import db
 from core.security import login_required, requires
 from core.tenancy import current_workspace, current_workspace_id, get_in_workspace_or_404
@@ -78,7 +79,7 @@ def _operations_globals():
 
 
 def _int_arg(name: str) -> int | None:
-    value = request.args.get(name, type=int)
+    value = request.args.get(name, type=db_int)
     return value if value is not None and value >= 0 else None
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, request
 
+from core.request_values import db_int
 from core.extensions import db
 from core.security import login_required
 from core.tenancy import current_workspace_id, get_in_workspace_or_404
@@ -22,7 +23,7 @@ def pool_context(filters: pool_service.PoolFilter, endpoint: str, endpoint_args:
     iterates it: the filter form of a whole page does, the table fragment never does."""
     workspace_id = current_workspace_id()
     page = pool_service.paginate(pool_service.pool_query(workspace_id, filters),
-                                 page=request.args.get("page", 1, type=int), per_page=PER_PAGE)
+                                 page=request.args.get("page", 1, type=db_int), per_page=PER_PAGE)
     return {"page": page, "filters": filters, "segments": pool_service.LazySegments(workspace_id),
             "consent_statuses": CONSENT_STATUSES, "statuses": pool_service.POOL_STATUSES,
             "endpoint": endpoint, "args": {**(endpoint_args or {}), **filters.args()}}

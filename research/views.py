@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, flash, redirect, request, url_for
 from flask_login import current_user
 
+from core.request_values import db_int
 from core.extensions import db
 from core.security import login_required
 from core.tenancy import current_workspace, get_in_workspace_or_404, ids_in_workspace
@@ -34,7 +35,7 @@ def _local_date(instant: datetime | None) -> date | None:
 
 
 def _members_page(target):
-    return db.paginate(research.members_query(target), page=request.args.get("page", 1, type=int),
+    return db.paginate(research.members_query(target), page=request.args.get("page", 1, type=db_int),
                        per_page=PER_PAGE, error_out=False)
 
 

@@ -36,6 +36,7 @@ from salesforce.describe import FieldCatalog
 from salesforce.soql import FilterError, FilterGroup, FilterRow, build_where
 from salesforce.soql import normalize_operator as _normalize_operator
 from services import plans
+from sync.ids import is_valid_id
 
 # The wording the researcher confirms before any auto-invite (integration guide §5, "Consent
 # safeguard"). Stored verbatim with who confirmed and when.
@@ -47,6 +48,8 @@ CAMPAIGN_FIELD = "__campaign__"  # the wizard's pseudo-field for "campaign membe
 MULTI_VALUE_OPERATORS = ("any_of", "includes", "excludes", "in_campaign")
 NO_VALUE_OPERATORS = ("is_empty", "is_not_empty")
 MAX_GROUPS = 5
+MAX_PLAN_NAME = 200  # import_plans.name
+MAX_API_CAP = 2_147_483_647  # the caps' INTEGER columns (PostgreSQL's int4)
 MAX_ROWS = 40
 
 SCHEDULE_LABELS = {"once": "Import once", "manual": "Sync manually", "hourly": "Sync hourly",
@@ -382,16 +385,30 @@ def filter_result(ctx: FilterContext, state: FilterState, *, count: bool = True)
 
 # --- exclusions (step 5) ------------------------------------------------------------------
 
+MAX_EXCLUDED_ID = 255  # an external ID field's longest value
+
+
 def exclude_records(plan: ImportPlan, record_ids: Iterable[str]) -> list[str]:
-    """Remove rows in the preview: the engine skips them and logs "excluded in preview"."""
+    """Remove rows in the preview: the engine skips them and logs "excluded in preview".
+
+    Returns the values refused: not a valid Salesforce ID (15 or 18 characters, checksum
+    included) when the plan keys records by Id, or not a plausible external ID otherwise. Nothing
+    refused is stored, so a crafted value can never break the plan's runs."""
     current = list(plan.excluded_record_ids or [])
+    external = plans._paths(((plan.mapping or {}).get("fields") or {}).get("external_id"))
+    by_id = (external[0] if external else "Id") == "Id"
+    refused = []
     for rid in record_ids:
         rid = str(rid).strip()
-        if rid and rid not in current:
+        if not rid:
+            continue
+        if (not is_valid_id(rid)) if by_id else (len(rid) > MAX_EXCLUDED_ID or not rid.isprintable()):
+            refused.append(rid)
+        elif rid not in current:
             current.append(rid)
     plan.excluded_record_ids = current
     db.session.commit()
-    return current
+    return refused
 
 
 def restore_records(plan: ImportPlan, record_ids: Iterable[str]) -> list[str]:
@@ -515,6 +532,8 @@ def _check_schedule(data: ScheduleInput, workspace: Workspace) -> _ScheduleChang
         value = getattr(data, name)
         if value is not None and value < 1:
             errors[name] = "A cap must be at least 1 API call (leave empty for none)."
+        elif value is not None and value > MAX_API_CAP:
+            errors[name] = f"A cap is at most {MAX_API_CAP:,} API calls (leave empty for none)."
     if any(d < 1 or d > 60 for d in data.reminder_days):
         errors["reminder_days"] = "Reminder days are between 1 and 60."
     study = activity = community = None
@@ -533,9 +552,11 @@ def _check_schedule(data: ScheduleInput, workspace: Workspace) -> _ScheduleChang
     if data.name is not None and not data.name.strip():
         # A posted, cleared name is a mistake to show, not "keep the old name" (None: not posted).
         errors["name"] = "Give this import a name (it names the import in the list and in emails)."
+    elif data.name is not None and len(data.name.strip()) > MAX_PLAN_NAME:
+        errors["name"] = f"A name is at most {MAX_PLAN_NAME} characters."
     if errors:
         raise StepError(errors)
-    name = data.name.strip()[:200] if data.name and data.name.strip() else None
+    name = data.name.strip() if data.name and data.name.strip() else None
     return _ScheduleChange(
         schedule=data.schedule, daily_time=daily_time, action=data.action,
         target_study_id=study.id if study else (activity.study_id if activity else None),

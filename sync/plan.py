@@ -8,7 +8,7 @@ from datetime import timedelta
 from enum import Enum
 from functools import cached_property
 
-from sync.ids import to_18
+from sync.ids import is_valid_id, to_18
 
 Paths = tuple[str, ...]
 
@@ -116,9 +116,12 @@ class Plan:
 
     def __post_init__(self):
         # Excluded IDs may be pasted as 15 characters; records always arrive with 18.
+        # A value that is no record ID cannot match a record: dropped, never a failed run (the
+        # wizard refuses such values; plans saved before it did may still hold one).
+        by_id = self.mapping.external_id == "Id"
         object.__setattr__(self, "excluded_ids",
-                           frozenset(to_18(i) if self.mapping.external_id == "Id" else i
-                                     for i in self.excluded_ids))
+                           frozenset(to_18(i) if by_id else i for i in self.excluded_ids
+                                     if not by_id or is_valid_id(i)))
         object.__setattr__(self, "action", Action(self.action))
         object.__setattr__(self, "leaving_policy", LeavingPolicy(self.leaving_policy))
 

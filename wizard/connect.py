@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import flash, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from core.request_values import db_int
 from core.security import requires
 from core.tenancy import current_workspace, get_in_workspace_or_404
 from core.web import is_htmx
@@ -126,7 +127,7 @@ def new():
             plan = plan_service.create_draft(current_workspace(), conn, current_user)
             return redirect(url_for("wizard.object", plan_id=plan.id), code=303)
         return _step_one(None, errors)
-    selected = request.args.get("connection", type=int)
+    selected = request.args.get("connection", type=db_int)
     return _step_one(None, selected=selected)
 
 

@@ -11,8 +11,9 @@ puts them back; ``action=continue`` goes on to the schedule. Plain posts redirec
 """
 from __future__ import annotations
 
-from flask import request
+from flask import flash, request
 
+from core.request_values import db_int
 from core.security import requires
 from core.web import is_htmx, redirect_to, render
 from models import ImportPlan, PreviewTotals
@@ -50,7 +51,10 @@ def preview(plan_id: int):
         if request.form.get("restore_id"):  # the Restore button of one removed row
             action, ids = "restore", [request.form["restore_id"]]
         if action == "remove" and ids:
-            plan_steps.exclude_records(plan, ids)
+            refused = plan_steps.exclude_records(plan, ids)
+            if refused:
+                shown = ", ".join(repr(r[:40]) for r in refused[:3]) + (" …" if len(refused) > 3 else "")
+                flash(f"Not removed: {shown} is not a record ID of this preview.", "error")
         elif action == "restore" and ids:
             plan_steps.restore_records(plan, ids)
         elif action == "continue":
@@ -73,6 +77,6 @@ def preview_totals(plan_id: int):
     from core.tenancy import scoped
     from core.extensions import db
     row = db.session.scalar(scoped(PreviewTotals).where(
-        PreviewTotals.plan_id == plan.id, PreviewTotals.id == request.args.get("id", type=int)))
+        PreviewTotals.plan_id == plan.id, PreviewTotals.id == request.args.get("id", type=db_int)))
     return render("wizard/_preview_totals.html", "wizard/_preview_totals.html", plan=plan,
                   totals=previews.totals_view(row))

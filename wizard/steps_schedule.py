@@ -18,6 +18,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from core.extensions import db
+from core.request_values import db_int
 from core.security import requires
 from core.tenancy import current_workspace, scoped
 from core.web import redirect_to, render
@@ -28,8 +29,9 @@ from wizard import bp, load_plan, render_step
 
 
 def _int(value) -> int | None:
+    """A whole number in a 32-bit column's range (a bigger one is as wrong as a word), or None."""
     try:
-        return int(str(value).strip()) if value not in (None, "") else None
+        return db_int(value) if value not in (None, "") else None
     except ValueError:
         return None
 
@@ -52,7 +54,7 @@ def _input_from_form(form, plan: ImportPlan) -> tuple[plan_steps.ScheduleInput, 
     caps = {}
     for name in ("per_run_api_cap", "per_day_api_cap"):
         raw = (form.get(name) or "").strip()
-        caps[name] = _int(raw)
+        caps[name] = int(raw) if raw.isascii() and raw.isdigit() else None  # the range: plan_steps
         if raw and caps[name] is None:
             errors[name] = "A cap is a whole number of API calls (leave empty for none)."
     days, ok = _days(form.get("reminder_days"))

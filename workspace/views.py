@@ -5,6 +5,7 @@ from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user
 from sqlalchemy import func, select
 
+from core.request_values import db_int
 from core.extensions import db
 from core.security import login_required, requires, safe_next, signed_in
 from core.tenancy import current_workspace, get_in_workspace_or_404, scoped, switch_workspace
@@ -45,7 +46,7 @@ def switch():
     form = SwitchWorkspaceForm()
     if form.validate_on_submit():
         try:
-            wanted = int(form.workspace_id.data)
+            wanted = db_int(form.workspace_id.data)
         except ValueError:
             wanted = None
         if wanted is not None and switch_workspace(wanted):
@@ -138,7 +139,7 @@ def member_edit(membership_id: int):
 def _suppression_page(add_form=None, upload_form=None, upload_result=None, status=200):
     workspace = current_workspace()
     q = (request.args.get("q") or "").strip()
-    page = db.paginate(suppression.entries(workspace.id, q), page=request.args.get("page", 1, type=int),
+    page = db.paginate(suppression.entries(workspace.id, q), page=request.args.get("page", 1, type=db_int),
                        per_page=PER_PAGE, error_out=False)
     return render("workspace/suppression.html", "workspace/_suppression_table.html", status=status,
                   page=page, q=q, add_form=add_form or SuppressionAddForm(),
@@ -205,7 +206,7 @@ def suppression_remove(entry_id: int):
 @requires("admin")
 def outbox():
     page = db.paginate(scoped(OutboxMessage).order_by(OutboxMessage.id.desc()),
-                       page=request.args.get("page", 1, type=int), per_page=PER_PAGE, error_out=False)
+                       page=request.args.get("page", 1, type=db_int), per_page=PER_PAGE, error_out=False)
     return render("workspace/outbox.html", page=page)
 
 

@@ -95,6 +95,26 @@ def test_remove_and_restore_rows_with_plain_posts(wiz, people):
     assert r.status_code == 303 and r.headers["Location"].endswith(f"/wizard/plans/{plan.id}/schedule")
 
 
+def test_crafted_record_ids_are_refused_with_a_message_and_never_break_the_plan(wiz, people):
+    plan = uk_plan(wiz)
+    bad_checksum = people["good"][:15] + ("AAA" if people["good"][15:] != "AAA" else "BBB")
+    r = wiz.post(url(plan), {"action": "remove", "record_id": [bad_checksum, "<script>alert(1)</script>",
+                                                                 people["dup"]]})
+    assert r.status_code == 302
+    db.session.expire_all()
+    assert db.session.get(ImportPlan, plan.id).excluded_record_ids == [people["dup"]]  # only the real one
+    html = text_of(wiz.get(url(plan)))
+    assert "is not a record ID of this preview" in html and "<script>alert(1)" not in html
+    assert html.count('<tr id="preview-') == 6  # the preview still works
+    # A value stored before the wizard refused such input no longer breaks the plan's spec.
+    stored = db.session.get(ImportPlan, plan.id)
+    stored.excluded_record_ids = [bad_checksum, people["dup"]]
+    db.session.commit()
+    spec = previews.plan_context(stored).spec
+    assert spec.excluded_ids == frozenset({people["dup"]})
+    assert text_of(wiz.get(url(plan))).count('<tr id="preview-') == 6
+
+
 def test_totals_job_counts_the_whole_set_and_is_cached_per_plan_version(wiz, people):
     plan = uk_plan(wiz)
     spec = previews.plan_context(plan).spec
