@@ -34,9 +34,29 @@ def guard():
     return None
 
 
+class BadBody(Exception):
+    pass
+
+
+def _body():
+    """The request's JSON whatever its Content-Type (``curl -d`` sends form encoding): None when
+    there is no body; a body that is not JSON is a 400, never silently ignored."""
+    raw = request.get_data(cache=True)
+    if not raw.strip():
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise BadBody(f"the body is not JSON: {exc}") from None
+
+
 def _payload() -> dict:
-    data = request.get_json(silent=True)
-    return data if isinstance(data, dict) else {}
+    data = _body()
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise BadBody("the body must be a JSON object")
+    return data
 
 
 def _org(data) -> str:
@@ -49,6 +69,17 @@ def _org(data) -> str:
 @bp.errorhandler(KeyError)
 def unknown(e):
     return _json({"error": "not_found", "error_description": f"unknown {e.args[0]!r}"}, 404)
+
+
+@bp.errorhandler(BadBody)
+def bad_body(e):
+    return _json({"error": "invalid_request", "error_description": str(e)}, 400)
+
+
+@bp.errorhandler(ValueError)
+@bp.errorhandler(TypeError)
+def bad_value(e):
+    return _json({"error": "invalid_request", "error_description": f"a value has the wrong type or form: {e}"}, 400)
 
 
 @bp.errorhandler(FaultError)
@@ -65,7 +96,9 @@ def record_error(e):
 def faults():
     f = st().faults
     if request.method == "POST":
-        data = request.get_json(silent=True)
+        data = _body()
+        if data is None:
+            raise BadBody("send a fault rule (a JSON object), a list of rules, or {\"rules\": [...]}")
         rules = data if isinstance(data, list) else (data.get("rules") if isinstance(data, dict) and "rules" in data
                                                     else [data])
         added = [f.add(r) for r in rules]

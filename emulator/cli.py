@@ -77,11 +77,34 @@ def build_parser() -> argparse.ArgumentParser:
                    help="user --auto-approve signs in as; its org is the one the demo connects to "
                         "(default admin@acme.example)")
     s.add_argument("--password", default="emulator-pass-1", help="password of every demo user")
-    s.add_argument("--session-lifetime", default="2h", help="access token lifetime: 900, 90s, 15m, 2h (default 2h)")
+    s.add_argument("--session-lifetime", default="2h", type=_lifetime, help="access token lifetime: 900, 90s, 15m, 2h (default 2h)")
     s.add_argument("--api-limit", type=int, default=15000, help="daily API request limit per org (default 15000)")
     s.add_argument("--log-requests", action="store_true", help="log every request to stderr")
-    s.add_argument("--fault", action="append", default=[], metavar="JSON", help="fault rule (see below)")
+    s.add_argument("--fault", action="append", default=[], metavar="JSON", type=_fault_rule,
+                   help="fault rule (see below)")
     return p
+
+
+def _lifetime(text: str) -> int:
+    try:
+        seconds = session_lifetime(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a lifetime (e.g. 900, 90s, 15m, 2h)") from None
+    if seconds < 1:
+        raise argparse.ArgumentTypeError("a session lasts at least 1 second")
+    return seconds
+
+
+def _fault_rule(text: str) -> dict:
+    from .faults import FaultError, validate
+    try:
+        spec = json.loads(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON ({exc}): {text!r}") from None
+    try:
+        return validate(spec)
+    except FaultError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def previous_app(state_dir: Path) -> dict:
@@ -104,14 +127,14 @@ def serve(args) -> int:
         client_secret=args.client_secret or prev.get("client_secret", ""),
         callback_urls=args.callback_url or list(DEFAULT_CALLBACKS), any_callback=args.any_callback,
         auto_approve=args.auto_approve, default_user=args.default_user, password=args.password,
-        session_lifetime=session_lifetime(args.session_lifetime), api_limit=args.api_limit,
+        session_lifetime=args.session_lifetime, api_limit=args.api_limit,
         admin_key=prev.get("admin_key", ""))
     state = EmulatorState(config, str(state_dir / "store.sqlite"), fresh=not args.keep_data)
     if config.default_user.lower() not in state.users:
         print(f"unknown --default-user {config.default_user}", file=sys.stderr)
         return 2
     for spec in args.fault:
-        state.faults.add(json.loads(spec))
+        state.faults.add(spec)
     if args.data:
         from .loader import load_paths
         load_paths(state.store, args.org, args.data)

@@ -88,13 +88,25 @@ class Rule:
 def validate(spec: dict) -> dict:
     if not isinstance(spec, dict) or spec.get("type") not in TYPES:
         raise FaultError(f"fault type must be one of {sorted(TYPES)}")
-    if spec["type"] == "error" and int(spec.get("status", 503)) not in (500, 502, 503):
+    def number(key, kind=int, default=None):
+        value = spec.get(key, default)
+        try:
+            if isinstance(value, bool) or (kind is int and isinstance(value, float) and not value.is_integer()):
+                raise ValueError
+            return kind(value)
+        except (TypeError, ValueError):
+            raise FaultError(f"{key} must be a number, not {value!r}") from None
+
+    if spec["type"] == "error" and number("status", default=503) not in (500, 502, 503):
         raise FaultError("error faults answer 500, 502 or 503")
     for k in ("nth", "from_call", "times", "page"):
-        if k in spec and int(spec[k]) < 1:
+        if k in spec and number(k) < 1:
             raise FaultError(f"{k} must be >= 1")
-    if "share" in spec and not 0 <= float(spec["share"]) <= 1:
+    if "share" in spec and not 0 <= number("share", float) <= 1:
         raise FaultError("share must be within 0..1")
+    for k in ("seconds", "seed"):
+        if k in spec:
+            number(k, float)
     return dict(spec)
 
 

@@ -220,3 +220,16 @@ def test_every_fault_type_from_the_command_line(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--fault", "notjson"], "argument --fault: not JSON"),
+    (["--fault", '{"type":"bogus"}'], "argument --fault: fault type must be one of"),
+    (["--fault", '{"type":"error","nth":"x"}'], "argument --fault: nth must be a number"),
+    (["--session-lifetime", "5x"], "argument --session-lifetime: '5x' is not a lifetime"),
+])
+def test_bad_options_are_usage_errors_not_tracebacks(tmp_path, args, message):
+    out = subprocess.run([sys.executable, "-m", "emulator", "serve", "--port", "0", "--state-dir", str(tmp_path),
+                          *args], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2
+    assert message in out.stderr and "Traceback" not in out.stderr

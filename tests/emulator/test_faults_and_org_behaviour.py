@@ -394,3 +394,31 @@ def test_every_fault_type_set_over_the_admin_endpoint(emu, case):
                                     auth=(emu.client_id, emu.client_secret))
         assert r.status_code == 200
         emu.salesforce(token=r.json()).restful("")
+
+
+def test_admin_bodies_are_json_whatever_the_content_type_and_bad_values_are_400s():
+    """``curl -d '{...}'`` sends form encoding: the body is still read as JSON, never silently
+    ignored (an ignored {"org": "sandbox"} used to expire production's sessions). Bad values are a
+    400 with a JSON reason, never a 500."""
+    with EmulatorServer() as server:
+        s = server.http_session()
+        key = {"X-Emulator-Admin-Key": server.admin_key, "Content-Type": "application/x-www-form-urlencoded"}
+        prod = server.salesforce(token=server.token_for())
+        r = s.post(server.url + "/__emulator/faults", data='{"type":"error","status":503,"share":0.2}', headers=key)
+        assert r.status_code == 201 and r.json()["rules"][0]["share"] == 0.2
+        s.delete(server.url + "/__emulator/faults", headers=key)
+        r = s.post(server.url + "/__emulator/expire-sessions", data='{"org":"sandbox"}', headers=key)
+        assert r.status_code == 200
+        prod.restful("")  # production's session still works
+        before = s.get(server.url + "/__emulator/clock", headers=key).json()
+        r = s.post(server.url + "/__emulator/clock", data='{"advance":3600}', headers=key)
+        assert r.status_code == 200 and r.json() != before
+        for path, body in [("/__emulator/faults", '{"type":"error","status":500,"nth":"x"}'),
+                           ("/__emulator/faults", '{"type":"slow","seconds":"long"}'),
+                           ("/__emulator/clock", '{"set":"yesterday"}'),
+                           ("/__emulator/clock", "not json"),
+                           ("/__emulator/faults", ""),
+                           ("/__emulator/expire-sessions", "[1, 2]")]:
+            r = s.post(server.url + path, data=body, headers=key)
+            assert r.status_code == 400, (path, body, r.status_code, r.text[:200])
+            assert r.json()["error"] in ("invalid_request", "invalid_fault") and r.json()["error_description"]
