@@ -5,6 +5,7 @@
 #
 #   ./run.sh                 PORT=5000 by default; state (SQLite, keys, Redis data) in .state/
 #   PORT=8000 ./run.sh       another port
+#   PUBLIC_BASE_URL=https://... ./run.sh   the address in email links (default http://127.0.0.1:$PORT)
 #   REDIS_URL=redis://... DATABASE_URL=postgresql+psycopg://... ./run.sh   external services
 #   NO_EMULATOR=1 ./run.sh   without the emulator
 set -euo pipefail
@@ -17,11 +18,9 @@ EMULATOR_PORT=${EMULATOR_PORT:-8443}
 export FLASK_APP=wsgi
 export TERAPAGE_ENV=${TERAPAGE_ENV:-development}
 export STATE_DIR=${STATE_DIR:-$ROOT/.state}
+# Links inside emails (invitations, reminders, unsubscribe) point here; a deployment sets its own.
+export PUBLIC_BASE_URL=${PUBLIC_BASE_URL:-http://127.0.0.1:$PORT}
 mkdir -p "$STATE_DIR/logs"
-# Keep the previous start's logs: each *.log becomes *.log.1 (one generation).
-for log in "$STATE_DIR"/logs/*.log; do
-  [ -f "$log" ] && mv -f "$log" "$log.1"
-done
 
 # --- virtualenv and requirements (reinstalled only when requirements.txt changes) --------------
 if [ ! -x .venv/bin/python ]; then
@@ -50,6 +49,12 @@ fi
 if [ -f emulator/__main__.py ] && [ -z "${NO_EMULATOR:-}" ] && port_taken "$EMULATOR_PORT"; then
   echo "!! port $EMULATOR_PORT (the emulator) is taken; pick another: EMULATOR_PORT=8444 ./run.sh"; exit 1
 fi
+
+# Keep the previous start's logs: each *.log becomes *.log.1 (one generation). Only now that the
+# ports are free: a refused second start must not rotate the running instance's logs.
+for log in "$STATE_DIR"/logs/*.log; do
+  [ -f "$log" ] && mv -f "$log" "$log.1"
+done
 
 # --- processes: started in the background, stopped together ----------------------------------
 # Each process starts in a session of its own (setsid), so everything it starts can be found and
