@@ -307,6 +307,18 @@ def field_options(catalog: FieldCatalog) -> list[FieldOption]:
     return out
 
 
+def default_operators(state: "FilterState", catalog: FieldCatalog) -> None:
+    """A row with a field and no operator gets the field's first operator: the one the operator
+    list shows selected when a field is picked, so what the person sees is what is checked."""
+    from salesforce.soql import operators_for
+    for row in state.rows:
+        if row.field and not row.operator and row.field != CAMPAIGN_FIELD:
+            choice = catalog.resolve(row.field)
+            ops = [o for o in operators_for(choice.field) if o != "in_campaign"] if choice else []
+            if ops:
+                row.operator = ops[0]
+
+
 def campaign_choices(client) -> list[tuple[str, str]]:
     """The org's campaigns (a Campaign query), for "campaign membership" rows."""
     from salesforce.soql import build_query

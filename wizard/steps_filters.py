@@ -35,6 +35,7 @@ def _context(plan: ImportPlan, state: plan_steps.FilterState, *, count: bool = T
         ctx = plan_steps.filter_context(plan, current_workspace(), with_campaigns=campaigns)
     except plan_steps.StepError as exc:
         return {"state": state, "load_error": next(iter(exc.errors.values())), "fields": [], "result": None}
+    plan_steps.default_operators(state, ctx.catalog)
     result = plan_steps.filter_result(ctx, state, count=count)
     return {"state": state, "fields": ctx.fields, "campaigns": ctx.campaigns,
             "campaign_error": ctx.campaign_error, "result": result, "load_error": None}
@@ -107,6 +108,7 @@ def filters(plan_id: int):
         return render_step(plan, "filters", "wizard/_filters.html", partials=PARTIALS, **_context(plan, state))
     try:
         ctx = plan_steps.filter_context(plan, current_workspace(), with_campaigns=False)
+        plan_steps.default_operators(state, ctx.catalog)
         check = plan_steps.save_filters(plan, state, ctx.catalog)
     except plan_steps.StepError as exc:
         return render_step(plan, "filters", "wizard/_filters.html", errors=exc.errors, partials=PARTIALS,

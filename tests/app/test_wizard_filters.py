@@ -350,3 +350,18 @@ def test_reloading_the_step_keeps_rules_added_but_not_saved(wiz):
     assert saved.filters_draft is None and len(saved.filters["items"]) == 2
     html = text_of(wiz.get(url(plan)))
     assert 'id="filters-unsaved"' not in html and 'value="Do"' in html
+
+
+def test_a_picked_field_without_an_operator_takes_the_one_shown_selected(wiz):
+    """Picking a field in a new row posts no operator yet; the operator list shows its first
+    operator selected, so that is the operator checked and sent (not "unknown operator ''")."""
+    wiz.create("Contact", {"LastName": "P", "FirstName": "Ann", "MailingCountry": "United Kingdom"})
+    plan = wiz.plan()
+    html = text_of(wiz.post(url(plan, "/count"), filter_form([("FirstName", "", "Ann")]), htmx=True))
+    assert "unknown operator" not in html
+    assert soql_shown(html, "soql-where") == "FirstName = 'Ann'"
+    r = wiz.post(url(plan), filter_form([("FirstName", "", "Ann")]))
+    assert r.status_code == 303
+    db.session.expire_all()
+    assert db.session.get(ImportPlan, plan.id).filters == {"op": "AND", "items": [
+        {"field": "FirstName", "operator": "equals", "value": "Ann"}]}
