@@ -134,8 +134,10 @@ def register_hooks(app: Flask) -> None:
     def _not_allowed(_error):
         return _error_page("errors/405.html", 405)
 
-    from core.labels import status_label
+    from core.labels import field_words, status_label, value_words
     app.add_template_filter(status_label, "status_label")
+    app.add_template_filter(field_words, "field_words")
+    app.add_template_filter(value_words, "value_words")
 
     @app.context_processor
     def _globals():

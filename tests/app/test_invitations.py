@@ -161,7 +161,19 @@ def test_the_participant_page_shows_only_the_invitation(world, client):
         assert leak not in body, leak
     # The consent it relied on, in words for the person, without internal ids or colleagues' names.
     assert "Your contact record said you agreed to be contacted about research" in body
-    assert '<dd class="evidence-value">Opted In</dd>' in body
+    assert '<dt>Consent status</dt><dd class="evidence-value">Opted In</dd>' in body
+    assert '<dt>Opted out of email</dt><dd class="evidence-value">No</dd>' in body  # named, in words
+
+
+def test_field_and_value_words_for_participants():
+    from core.labels import field_words, value_words
+    assert field_words("HasOptedOutOfEmail") == "Opted out of email"
+    assert field_words("Contact.DoNotCall") == "Do not call"
+    assert field_words("Consent_Status__c") == "Consent status"
+    assert field_words("Lead.Research_Consent__c") == "Research consent"
+    assert field_words("MarketingOptIn") == "Marketing opt in"
+    assert [value_words(v) for v in (True, "false", None, "", "Opted In")] == ["Yes", "No", "not set", "not set",
+                                                                              "Opted In"]
 
 
 def test_a_tampered_or_expired_link_is_a_plain_404(world, client, app, monkeypatch):

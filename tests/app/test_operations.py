@@ -323,8 +323,13 @@ def test_participant_page_loads_the_runs_that_touched_them(client, world):
          "detail": {"invited": True}},
         {"record_id": rid(10), "outcome": "imported", "participant_id": None}])
     as_(client, world, "researcher")
+    from core.extensions import db
+    from models import Participant
+    db.session.get(Participant, pid).attributes = {"tier": "Enterprise", "Region": None}
+    db.session.commit()
     page = client.get(f"/participants/{pid}").get_data(as_text=True)
     assert f'hx-get="/operations/participants/{pid}/runs"' in page
+    assert "<dt>Region</dt><dd><small>not set</small></dd>" in page and "None" not in page
     fragment = client.get(f"/operations/participants/{pid}/runs", headers={"HX-Request": "true"}).get_data(as_text=True)
     assert fragment.count(f'/operations/runs/{run.id}"') == 2
     assert "Duplicate of a record within this run" in fragment and "Email changed" in fragment
