@@ -47,7 +47,13 @@ def respond(token: str):
         if answer not in ("accept", "decline"):
             return _page("invite/respond.html", 400, token=token, error="Choose accept or decline.",
                          **_context(invitation))
+        before = invitation.status
         outcome = invitations.respond(invitation, answer)
+        # An answer given earlier stands: say so when this one was not recorded.
+        unchanged = before not in invitations.OPEN_STATUSES and outcome != {"accept": "accepted",
+                                                                          "decline": "declined"}[answer]
+        return _page("invite/respond.html", token=token, outcome=outcome, unchanged=unchanged,
+                     **_context(invitation))
     return _page("invite/respond.html", token=token, outcome=outcome, **_context(invitation))
 
 

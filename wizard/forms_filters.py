@@ -52,7 +52,7 @@ def _op(value) -> str:
 def parse_filter_form(form) -> FilterState:
     """The posted rows as a ``FilterState`` (group 0 = top level), in posted row order."""
     indices = sorted({int(m.group(1)) for key in form.keys() if (m := _ROW_KEY.match(key))})[:MAX_ROWS]
-    group_keys = {int(m.group(1)) for key in form.keys() if (m := _GROUP_KEY.match(key))}
+    group_keys = {k for key in form.keys() if (m := _GROUP_KEY.match(key)) and (k := int(m.group(1))) <= MAX_GROUPS}
     rows_by_group: dict[int, list[FilterRowState]] = {}
     for n in indices:
         try:

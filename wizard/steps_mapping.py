@@ -82,10 +82,9 @@ def mapping(plan_id: int):
         if action == "add_attribute":
             values["attributes"].append(("", ""))
         elif action.startswith("remove_attribute:"):
-            try:
-                del values["attributes"][int(action.split(":", 1)[1])]
-            except (ValueError, IndexError):
-                pass
+            index = action.split(":", 1)[1]
+            if index.isascii() and index.isdigit() and int(index) < len(values["attributes"]):
+                del values["attributes"][int(index)]  # never a negative index (from the end)
         elif action == "preview":
             mapping_, errors = plan_service.validate_mapping(_data(values), fields)
             if not errors:

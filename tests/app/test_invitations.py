@@ -223,6 +223,9 @@ def test_accepting_adds_the_person_to_the_study_once(world, client):
     assert event.actor_label == "participant via invitation link"
     again = client.post(link, data={"answer": "decline", "csrf_token": token})
     assert 'id="accepted"' in again.get_data(as_text=True)  # answered already: stays accepted
+    assert 'id="unchanged"' in again.get_data(as_text=True)  # and the page says this answer was not recorded
+    same = client.post(link, data={"answer": "accept", "csrf_token": token})
+    assert 'id="accepted"' in same.get_data(as_text=True) and 'id="unchanged"' not in same.get_data(as_text=True)
     db.session.expire_all()
     assert inv.status == "accepted"
 

@@ -87,6 +87,8 @@ def test_add_and_remove_rows_and_groups_without_javascript(wiz):
     assert 'name="groups-1-op"' not in html and 'name="rows-2-field"' not in html
     db.session.expire_all()
     assert db.session.get(ImportPlan, plan.id).filters == {}  # nothing saved by these buttons
+    crafted = text_of(wiz.post(url(plan), filter_form(base, groups={99: "OR"}, action="refresh")))
+    assert 'name="groups-1-op"' not in crafted  # a group number past MAX_GROUPS makes no empty groups
 
 
 def test_unknown_field_or_wrong_operator_is_an_error_on_that_row_and_nothing_is_sent(wiz, monkeypatch):

@@ -152,6 +152,10 @@ def test_attribute_rows_added_and_removed_without_javascript(app, setup):
                                                                     "action": "remove_attribute:0"})
     html = removed.get_data(as_text=True)
     assert 'name="attr_name" value="Tier"' not in html and 'name="attr_name" value="Role"' in html
+    for crafted in ("remove_attribute:-1", "remove_attribute:9", "remove_attribute:x"):
+        html = client.post(f"/wizard/plans/{plan.id}/mapping", data={"csrf_token": token, **data,
+                                                                     "action": crafted}).get_data(as_text=True)
+        assert 'name="attr_name" value="Tier"' in html and 'name="attr_name" value="Role"' in html, crafted
     db.session.expire_all()
     assert db.session.get(ImportPlan, plan.id).mapping == {}  # only "save" saves
     # The same buttons work through htmx: the panel comes back.
