@@ -16,6 +16,15 @@ class StudyForm(FlaskForm):
     closes_on = DateField("Closes on", validators=[Optional()])
     submit = SubmitField("Save study")
 
+    def validate_closes_on(self, field):
+        """An open study that closed in the past would take nobody: say so instead of saving it.
+        (A day of slack for time zones: the workspace's day may still be yesterday in UTC.)"""
+        from datetime import date, timedelta
+
+        from wtforms.validators import ValidationError
+        if field.data and self.status.data == "open" and field.data < date.today() - timedelta(days=1):
+            raise ValidationError("An open study cannot close in the past: choose a later date, or set it to closed.")
+
 
 class ActivityForm(FlaskForm):
     name = StringField("Activity name", validators=[DataRequired(), Length(max=200)])

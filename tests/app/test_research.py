@@ -26,6 +26,18 @@ def _people(world, n=5, **kw):
     return ids
 
 
+def test_an_open_study_cannot_close_in_the_past(app):
+    world = make_world("Alpha")
+    client, token = _client(app, world)
+    r = client.post("/studies/new", data={"csrf_token": token, "name": "Late", "status": "open",
+                                          "closes_on": "1999-01-01"})
+    assert r.status_code in (200, 422) and "An open study cannot close in the past" in r.get_data(as_text=True)
+    assert db.session.scalar(db.select(Study).where(Study.name == "Late")) is None
+    r = client.post("/studies/new", data={"csrf_token": token, "name": "Archived", "status": "closed",
+                                          "closes_on": "1999-01-01"})
+    assert r.status_code == 302  # a closed study may have closed long ago
+
+
 def test_create_and_edit_a_study_with_an_activity_and_a_community(app):
     world = make_world("Alpha")
     client, token = _client(app, world)
