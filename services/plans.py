@@ -217,7 +217,8 @@ def save_object(plan: ImportPlan, object_name: str, available: Iterable[str]) ->
     if not object_name:
         return {"object_name": "Choose the Salesforce object to import from."}
     if object_name.lower() not in names:
-        return {"object_name": f"{object_name} is not an object this connection can import from."}
+        shown = object_name if len(object_name) <= 80 else object_name[:80] + "…"
+        return {"object_name": f"{shown} is not an object this connection can import from."}
     object_name = names[object_name.lower()]
     before = snapshot(plan)
     if plan.object_name != object_name:

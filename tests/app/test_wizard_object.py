@@ -132,6 +132,10 @@ def test_choose_object_moves_to_mapping_and_unlocks_it(app, setup):
                                                                "object_name": "Opportunity"})
     assert bad.status_code == 422
     assert "Opportunity is not an object this connection can import from." in bad.get_data(as_text=True)
+    long = client.post(f"/wizard/plans/{plan.id}/object", data={"csrf_token": csrf_token(client),
+                                                                "object_name": "X" * 10_000})
+    assert long.status_code == 422 and "X" * 81 not in long.get_data(as_text=True)  # not echoed whole
+    assert "X" * 80 + "… is not an object" in long.get_data(as_text=True)
     good = client.post(f"/wizard/plans/{plan.id}/object", data={"csrf_token": csrf_token(client),
                                                                 "object_name": "contact"})
     assert good.status_code == 303 and good.headers["Location"].endswith(f"/wizard/plans/{plan.id}/mapping")
