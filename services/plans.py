@@ -49,7 +49,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Callable, Iterable, Mapping
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from core.extensions import db
 from models import ImportPlan, SalesforceConnection
@@ -207,6 +207,10 @@ def _reset_object(plan: ImportPlan) -> None:
     plan.filters = {}
     plan.excluded_record_ids = []
     plan.wizard_step = "object"
+    # The previews' counts were another object's: the schedule step's API estimate must not use them.
+    from models import PreviewTotals
+    if plan.id is not None:
+        db.session.execute(delete(PreviewTotals).where(PreviewTotals.plan_id == plan.id))
 
 
 def save_object(plan: ImportPlan, object_name: str, available: Iterable[str]) -> dict[str, str]:

@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 
 import pytest
 import redis
+from sqlalchemy import func, select
 
 from core.extensions import db
 from models import (Activity, AuditEvent, Community, ImportPlan, Participant, ParticipantSource, PreviewTotals,
@@ -173,6 +174,11 @@ def test_api_estimate_uses_the_previews_count(wiz):
     db.session.commit()
     html = text_of(wiz.post(url(plan), form(schedule="hourly", step_action="refresh")))
     assert "about 5 API calls per run" in html and "3 query pages" in html and "about 120 a day" in html
+    # Another object: the old object's count is gone, never shown as this plan's estimate.
+    from services import plans as plan_service
+    assert plan_service.save_object(plan, "Lead", ["Contact", "Lead"]) == {}
+    assert db.session.scalar(select(func.count()).select_from(PreviewTotals)
+                             .where(PreviewTotals.plan_id == plan.id)) == 0
 
 
 def test_run_now_requests_a_run_and_opens_its_page(app, wiz):
