@@ -13,12 +13,12 @@ from core.extensions import db
 from models import ImportPlan, Participant, RunOutcome, SkippedSource, SyncRun, Workspace
 from services import runs
 from services.sync_sink import ActionTarget, DatabaseSink
-from sync import validate
 from sync.engine import run as run_engine
 from sync.fakes import ListLog, PagedSource, generated_contact
 from sync.plan import ConsentRule, Mapping, Plan
 from tests.integration.sync_support import (drain, fresh, make_connection, make_plan, make_workspace,
                                             org, outcomes, put, rconn, stamp)
+from tests.support.spies import validated  # noqa: F401  (fixture)
 
 pytestmark = [pytest.mark.db]
 __all__ = ["org", "rconn"]
@@ -88,17 +88,6 @@ def all_rows():
     return db.session.execute(select(SkippedSource)).scalars().all()
 
 
-@pytest.fixture
-def validated(monkeypatch):
-    calls = []
-    real = validate.check_record
-
-    def spy(mapped, *args, **kwargs):
-        calls.append(mapped.record_id)
-        return real(mapped, *args, **kwargs)
-
-    monkeypatch.setattr(validate, "check_record", spy)
-    return calls
 
 
 def test_a_skipped_record_read_again_is_not_validated_again(app, validated):

@@ -7,13 +7,14 @@ from dataclasses import replace
 
 import pytest
 
-from sync import engine, validate
+from sync import engine
 from sync.engine import run
 from sync.fakes import ListLog, PagedSource
 from sync.mapping import SourceRef
 from sync.memory import MemorySink
 from sync.plan import Consent, ConsentRule, Mapping, Plan
 from sync.sink import ParticipantValues
+from tests.support.spies import validated  # noqa: F401  (fixture)
 
 ORG = "00DDn00000Org1AAA"
 CONSENT = ConsentRule(path="Consent_Status__c", opted_in_values=("Granted",),
@@ -40,18 +41,6 @@ def sync(p, records, sink, **kw):
     return run(p, PagedSource(records, page_size=kw.pop("page_size", 2000)), sink, log, **kw)
 
 
-@pytest.fixture
-def validated(monkeypatch):
-    """The record IDs ``validate.check_record`` is called for, in order."""
-    calls = []
-    real = validate.check_record
-
-    def spy(mapped, *args, **kwargs):
-        calls.append(mapped.record_id)
-        return real(mapped, *args, **kwargs)
-
-    monkeypatch.setattr(validate, "check_record", spy)
-    return calls
 
 
 def skipped_set():
