@@ -16,14 +16,17 @@ bp = Blueprint("participants", __name__, url_prefix="/participants")
 PER_PAGE = 25
 
 
-def pool_context(filters: pool_service.PoolFilter, endpoint: str, endpoint_args: dict | None = None) -> dict:
-    """What the pool table needs; shared with the "Add participants" flow.
+def pool_context(filters: pool_service.PoolFilter, endpoint: str, endpoint_args: dict | None = None,
+                 *, cap_search: bool = True) -> dict:
+    """What the pool table needs; shared with the "Add participants" flow (which counts every
+    match: its "Add all N matching" must say the true N, so ``cap_search=False``).
 
     The segment list (a scan of every participant's segments) is read only when a template
     iterates it: the filter form of a whole page does, the table fragment never does."""
     workspace_id = current_workspace_id()
     page = pool_service.paginate(pool_service.pool_query(workspace_id, filters),
-                                 page=request.args.get("page", 1, type=db_int), per_page=PER_PAGE)
+                                 page=request.args.get("page", 1, type=db_int), per_page=PER_PAGE,
+                                 count_cap=pool_service.SEARCH_COUNT_CAP if cap_search and filters.q.strip() else None)
     return {"page": page, "filters": filters, "segments": pool_service.LazySegments(workspace_id),
             "consent_statuses": CONSENT_STATUSES, "statuses": pool_service.POOL_STATUSES,
             "endpoint": endpoint, "args": {**(endpoint_args or {}), **filters.args()}}

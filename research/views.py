@@ -188,7 +188,7 @@ def _add_participants(kind: str, target):
         flash(message + ".", "success")
         return redirect(url_for(f"research.{kind}", **id_arg))
     filters = pool.PoolFilter.from_args(request.args, status_fixed="active")
-    ctx = pool_context(filters, endpoint, id_arg)
+    ctx = pool_context(filters, endpoint, id_arg, cap_search=False)
     return render("research/add_participants.html", "research/_add_results.html", target=target, kind=kind,
                   form=form, base_args=id_arg, sources=sources.tabs(kind, target), active_source="pool", **ctx)
 

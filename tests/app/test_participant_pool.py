@@ -119,3 +119,26 @@ def test_pool_fragment_reads_no_segment_list_and_counts_on_the_table(app):
     assert any("json_each" in s or "jsonb_array_elements" in s for s in statements)
     assert '<p class="count" id="pool-count">1 participant</p>' in html  # Jane (Staged is not active)
     assert '<option value="Enterprise"' in page and re.search(r'id="pool-count">\d+ participants</p>', page)
+
+
+def test_a_search_counts_at_most_the_cap_and_says_there_are_more(app, monkeypatch):
+    from services import participants_pool
+    world = make_world("Gamma")
+    ws = world["workspace_id"]
+    db.session.add_all([Participant(workspace_id=ws, first_name=f"Sam{n}", email=f"sam{n}@x.example",
+                                    email_key=f"sam{n}@x.example", status="active") for n in range(7)])
+    db.session.commit()
+    monkeypatch.setattr(participants_pool, "SEARCH_COUNT_CAP", 4)
+    stmt = pool_query(ws, PoolFilter(q="sam"))
+    page = participants_pool.paginate(stmt, page=1, per_page=3, count_cap=4)
+    assert (page.total, page.capped, len(page.items)) == (4, True, 3)
+    last = participants_pool.paginate(stmt, page=99, per_page=3, count_cap=4)  # past the cap: its last page
+    assert (last.page, len(last.items)) == (2, 3)
+    exact = participants_pool.paginate(stmt, page=1, per_page=3, count_cap=10)
+    assert (exact.total, exact.capped) == (7, False)
+    client = app.test_client()
+    sign_in(client, world["users"]["researcher"], ws)
+    html = client.get("/participants/?q=sam", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "4+ participants" in html and "add a word to narrow the search" in html
+    html = client.get("/participants/", headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "8 participants" in html  # no search: the exact count (7 + the world's Pat)
