@@ -139,3 +139,26 @@ def test_ids_in_workspace_skips_ids_out_of_range(app):
         session["workspace_id"] = world["workspace_id"]
         assert ids_in_workspace(Participant, [HUGE, str(world["ids"]["participant"]), "x"]) == \
             [world["ids"]["participant"]]
+
+
+@pytest.mark.db  # on PostgreSQL too: its integer range and its refusal of NUL in text are the point
+def test_every_get_route_survives_huge_numbers_and_nul_characters(app):
+    """Walks every GET route: each ID in the path out of range (404), and query strings with huge
+    numbers and a NUL where pages, cursors and searches are read (never a 500)."""
+    world = make_world("Alpha")
+    client = app.test_client()
+    sign_in(client, world["users"]["admin"], world["workspace_id"])
+    huge_ids = {key: int(HUGE) for key in ID_ARGS.values()}
+    checked = 0
+    for rule in _rules(app, "GET"):
+        if set(rule.arguments) & set(ID_ARGS):
+            url = _url(app, rule, {**world["ids"], **huge_ids})
+            response = client.get(url)
+            assert response.status_code == 404, (url, response.status_code)
+        url = _url(app, rule, world["ids"])
+        for query in (f"page={HUGE}&after={HUGE}&id={HUGE}&connection={HUGE}&participant_id={HUGE}",
+                      "q=a%00b&page=%00"):
+            response = client.get(f"{url}?{query}")
+            assert response.status_code < 500, (url, query, response.status_code)
+        checked += 1
+    assert checked >= 30
