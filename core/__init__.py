@@ -80,6 +80,9 @@ def create_app(config_name: str | None = None, overrides: dict | None = None, *,
         app._blueprints_pending = True
         return app
 
+    if not app.config.get("PUBLIC_BASE_URL"):
+        log.warning("PUBLIC_BASE_URL is not set: invitation and reminder emails cannot be sent "
+                    "(their links need the app's public address); ./run.sh sets it for the demo")
     from core.extensions import csrf, htmx, login_manager, migrate
     migrate.init_app(app, db, directory=str(app.root_path + "/../migrations"), render_as_batch=True)
     csrf.init_app(app)

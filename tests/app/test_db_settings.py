@@ -1,4 +1,4 @@
-"""Database session settings the app applies on every connection."""
+"""Settings the app applies at start: database session settings, warnings for missing ones."""
 import pytest
 from sqlalchemy import text
 
@@ -18,3 +18,13 @@ def test_the_setting_reaches_the_server(app):
     if db.engine.dialect.name != "postgresql":
         pytest.skip("PostgreSQL only")
     assert db.session.execute(text("SHOW plan_cache_mode")).scalar() == "force_custom_plan"
+
+
+def test_a_web_app_without_public_base_url_warns_at_start(caplog):
+    with caplog.at_level("WARNING", logger="core"):
+        create_app("test", {"SQLALCHEMY_DATABASE_URI": "sqlite://", "PUBLIC_BASE_URL": None})
+    assert "PUBLIC_BASE_URL is not set" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="core"):
+        create_app("test", {"SQLALCHEMY_DATABASE_URI": "sqlite://", "PUBLIC_BASE_URL": "https://x.example"})
+    assert "PUBLIC_BASE_URL" not in caplog.text
