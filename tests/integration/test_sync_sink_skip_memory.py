@@ -14,11 +14,11 @@ from models import ImportPlan, Participant, RunOutcome, SkippedSource, SyncRun, 
 from services import runs
 from services.sync_sink import ActionTarget, DatabaseSink
 from sync.engine import run as run_engine
-from sync.fakes import ListLog, PagedSource, generated_contact
+from sync.fakes import ListLog, PagedSource
 from sync.plan import ConsentRule, Mapping, Plan
 from tests.integration.sync_support import (drain, fresh, make_connection, make_plan, make_workspace,
                                             org, outcomes, put, rconn, stamp)
-from tests.support.spies import validated  # noqa: F401  (fixture)
+from tests.support.spies import contact, skipped_set, validated  # noqa: F401  (validated: a fixture)
 
 pytestmark = [pytest.mark.db]
 __all__ = ["org", "rconn"]
@@ -31,18 +31,6 @@ CONSENT = ConsentRule(path="Consent_Status__c", opted_in_values=("Granted",),
 def spec(plan_row, **kw):
     kw = {"consent": CONSENT, "mapping": Mapping(required=("last_name",)), **kw}
     return Plan(org_id=ORG, object_name="Contact", plan_id=plan_row.id, **kw)
-
-
-def contact(n, **fields):
-    return {**generated_contact(n), **fields}
-
-
-def skipped_set():
-    return [contact(1, Email="Sam Lee <sam@example.org>"),  # invalid email, no phone
-            contact(2, Email=None, Phone="12"),  # nothing valid
-            contact(3, Consent_Status__c="Withdrawn"),  # opted out, valid email
-            contact(4),  # imported
-            contact(5, Email="nobody@", Phone="+1 201 555 0150", LastName=None)]  # missing required
 
 
 def new_workspace(name="W"):

@@ -14,7 +14,7 @@ from sync.mapping import SourceRef
 from sync.memory import MemorySink
 from sync.plan import Consent, ConsentRule, Mapping, Plan
 from sync.sink import ParticipantValues
-from tests.support.spies import validated  # noqa: F401  (fixture)
+from tests.support.spies import contact, skipped_set, validated  # noqa: F401  (validated: a fixture)
 
 ORG = "00DDn00000Org1AAA"
 CONSENT = ConsentRule(path="Consent_Status__c", opted_in_values=("Granted",),
@@ -27,11 +27,6 @@ def plan(**kw):
     return Plan(org_id=ORG, **kw)
 
 
-def contact(n, **fields):
-    from sync.fakes import generated_contact
-    return {**generated_contact(n), **fields}
-
-
 def ref(record):
     return SourceRef(ORG, "Contact", record["Id"])
 
@@ -41,14 +36,6 @@ def sync(p, records, sink, **kw):
     return run(p, PagedSource(records, page_size=kw.pop("page_size", 2000)), sink, log, **kw)
 
 
-
-
-def skipped_set():
-    return [contact(1, Email="Sam Lee <sam@example.org>"),  # invalid email, no phone
-            contact(2, Email=None, Phone="12"),  # nothing valid
-            contact(3, Consent_Status__c="Withdrawn"),  # opted out, valid email
-            contact(4),  # imported
-            contact(5, Email="nobody@", Phone="+1 201 555 0150", LastName=None)]  # missing required
 
 
 def test_a_skipped_record_fetched_again_unchanged_is_not_validated_again(validated):
