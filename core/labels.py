@@ -3,6 +3,8 @@
 shown. The codes themselves stay in CSS classes and data attributes."""
 from __future__ import annotations
 
+import re
+
 STATUS_LABELS = {
     # plans (models.plans)
     "draft": "Draft",
@@ -44,7 +46,6 @@ FIELD_WORDS = {
 def field_words(path: str | None) -> str:
     """A Salesforce field path in words for people who never saw Salesforce:
     ``HasOptedOutOfEmail`` → "Opted out of email", ``Contact.Consent_Status__c`` → "Consent status"."""
-    import re
     if not path:
         return ""
     name = str(path).rsplit(".", 1)[-1]
