@@ -69,6 +69,18 @@ def test_body_carries_the_csrf_header_for_htmx(app):
     assert "/static/vendor/htmx-2.0.11.min.js" in html
 
 
+def test_htmx_config_forbids_eval_and_settles_at_once(app):
+    """No eval or swapped-in scripts; controls swapped in are wired up at once (a 20 ms settle
+    delay left a visible select dead: a change made in that gap sent nothing)."""
+    import json
+    import re
+    client, _ = _signed_in(app)
+    html = client.get("/").get_data(as_text=True)
+    config = json.loads(re.search(r'<meta name="htmx-config" content=\'([^\']*)\'>', html).group(1))
+    assert config == {"includeIndicatorStyles": False, "allowEval": False, "allowScriptTags": False,
+                      "defaultSettleDelay": 0}
+
+
 def test_error_pages(app):
     client, world = _signed_in(app)
     not_found = client.get("/studies/999999")
