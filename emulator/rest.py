@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from datetime import timedelta
 
 from flask import Blueprint, Response, current_app, request
@@ -88,7 +87,7 @@ def api(rest: str):
             raise ApiError(401, "INVALID_SESSION_ID", "Session expired or invalid")
         for rule in fired:
             if rule["type"] == "slow":
-                time.sleep(float(rule.get("seconds", 1)))
+                _sleep(s, float(rule.get("seconds", 1)))
         ok, usage = s.count_call(org.key)
         for rule in fired:
             if rule["type"] == "limit_exceeded":
@@ -328,7 +327,7 @@ def render_page(sess, version, res, ids, start: int, cursor) -> Response:
     if "invalid_locator" in kinds:
         raise ApiError(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
     if "page_timeout" in kinds:
-        time.sleep(float(kinds["page_timeout"].get("seconds", 30)))
+        _sleep(s, float(kinds["page_timeout"].get("seconds", 30)))
     body = {"totalSize": res.total_size, "done": end >= len(ids)}
     if not body["done"]:
         body["nextRecordsUrl"] = f"/services/data/v{version}/query/{cursor.locator}-{end}"
@@ -345,6 +344,13 @@ def render_page(sess, version, res, ids, start: int, cursor) -> Response:
     if "truncate_page" in kinds:
         text = text[: max(1, len(text) // 2)]
     return Response(text, 200, content_type=JSON_CT)
+
+
+def _sleep(s, seconds: float) -> None:
+    """A fault's delay; cut short when the server stops (it then answers 503 without touching
+    the store, which is closing)."""
+    if s.stopping.wait(seconds):
+        raise ApiError(503, "SERVER_UNAVAILABLE", "Server Unavailable")
 
 
 def limits(sess) -> Response:

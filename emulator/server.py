@@ -81,6 +81,43 @@ def ssl_context(ca: trustme.CA, hosts: list[str]) -> ssl.SSLContext:
     return ctx
 
 
+class _InFlight:
+    """Counts the requests being answered, so ``stop()`` can let them finish before the store
+    closes; once stopping, requests still arriving (a client's kept-alive connection) get a 503
+    without reaching the app."""
+
+    def __init__(self, app, stopping: threading.Event):
+        self.app = app
+        self.stopping = stopping
+        self.count = 0
+        self._cond = threading.Condition()
+
+    def __call__(self, environ, start_response):
+        with self._cond:
+            if self.stopping.is_set():
+                start_response("503 SERVICE UNAVAILABLE", [("Content-Type", "application/json;charset=UTF-8"),
+                                                          ("Connection", "close")])
+                return [json.dumps([{"errorCode": "SERVER_UNAVAILABLE",
+                                     "message": "Server Unavailable"}]).encode()]
+            self.count += 1
+        try:
+            result = self.app(environ, start_response)
+            try:  # the body is built while counted (the app's responses are small and eager)
+                return [b"".join(result)]
+            finally:
+                close = getattr(result, "close", None)
+                if close is not None:
+                    close()
+        finally:
+            with self._cond:
+                self.count -= 1
+                self._cond.notify_all()
+
+    def wait_idle(self, timeout: float) -> bool:
+        with self._cond:
+            return self._cond.wait_for(lambda: self.count == 0, timeout)
+
+
 class _QuietHandler(WSGIRequestHandler):
     def log_request(self, *args, **kwargs):
         pass
@@ -92,7 +129,8 @@ class HttpsServer:
     def __init__(self, state: EmulatorState, host: str, port: int, ca: trustme.CA, log_requests: bool = False):
         hosts = sorted({host, "127.0.0.1", "localhost"})
         self.app = create_app(state)
-        self.httpd = make_server(host, port, self.app, threaded=True, ssl_context=ssl_context(ca, hosts),
+        self.in_flight = _InFlight(self.app, state.stopping)
+        self.httpd = make_server(host, port, self.in_flight, threaded=True, ssl_context=ssl_context(ca, hosts),
                                  request_handler=None if log_requests else _QuietHandler)
         self.port = self.httpd.server_port
         self.host = host
@@ -108,8 +146,12 @@ class HttpsServer:
         self._thread.start()
 
     def stop(self):
+        """Stop accepting, cut fault delays short, let the requests being answered finish, then
+        close the store: no request thread outlives the server to find its store gone."""
+        self.state.stopping.set()
         self.httpd.shutdown()
         self.httpd.server_close()
         if self._thread:
             self._thread.join(timeout=5)
+        self.in_flight.wait_idle(timeout=30)
         self.state.store.close()

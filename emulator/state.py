@@ -95,6 +95,7 @@ class EmulatorState:
         self.faults = Faults()
         self.url = ""                                  # set once the server is bound
         self.lock = threading.RLock()
+        self.stopping = threading.Event()              # set by the server's stop(): waits end early
         self.codes: dict[str, dict] = {}
         self.pending: dict[str, dict] = {}
         self.browser_sessions: dict[str, User] = {}
