@@ -24,8 +24,18 @@ FORBIDDEN = {
 }
 
 
+def _parse(path: Path) -> ast.AST:
+    """ast.parse, once more if CPython 3.11 trips over its own AST state: its converter's recursion
+    counter is shared by threads (fixed in 3.12), so another thread's ast.parse (3.11 tracebacks
+    run one for their carets) can raise "AST constructor recursion depth mismatch" here."""
+    try:
+        return ast.parse(path.read_text(), filename=str(path))
+    except SystemError:
+        return ast.parse(path.read_text(), filename=str(path))
+
+
 def _imports(path: Path):
-    tree = ast.parse(path.read_text(), filename=str(path))
+    tree = _parse(path)
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
