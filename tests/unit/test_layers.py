@@ -25,9 +25,9 @@ FORBIDDEN = {
 
 
 def _parse(path: Path) -> ast.AST:
-    """ast.parse, once more if CPython 3.11 trips over its own AST state: its converter's recursion
-    counter is shared by threads (fixed in 3.12), so another thread's ast.parse (3.11 tracebacks
-    run one for their carets) can raise "AST constructor recursion depth mismatch" here."""
+    """ast.parse, once more if CPython 3.11 trips over its own AST state (python/cpython#106905 and
+    pytest-dev/pytest#10763): another thread's ast.parse at the same moment (3.11 tracebacks run
+    one for their carets) can raise "AST constructor recursion depth mismatch" here."""
     try:
         return ast.parse(path.read_text(), filename=str(path))
     except SystemError:
