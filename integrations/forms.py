@@ -1,7 +1,11 @@
+import dataclasses
+
 from flask_wtf import FlaskForm
 from wtforms.fields.choices import SelectChoice
 from wtforms import SelectField, StringField, SubmitField
 from wtforms.validators import DataRequired, Length, Optional
+
+from services import connections
 
 ENVIRONMENT_CHOICES = [SelectChoice("production", "Production (login.salesforce.com)"),
                        SelectChoice("sandbox", "Sandbox (test.salesforce.com)"),
@@ -17,3 +21,12 @@ class ConnectForm(FlaskForm):
     my_domain = StringField("My Domain login address", validators=[Optional(), Length(max=300)],
                             description="Only for My Domain, e.g. https://acme.my.salesforce.com")
     submit = SubmitField("Connect")
+
+
+def label_environments(form):
+    """Label a Connect form's environment choices with the login hosts this deployment uses."""
+    labels, note = connections.environment_labels()
+    form.environment.choices = [dataclasses.replace(choice, label=labels.get(choice.value, choice.label))
+                                for choice in form.environment.choices]
+    form.environment.description = note or ""
+    return form

@@ -14,7 +14,7 @@ from core.labels import status_label
 from core.security import login_required, requires
 from core.tenancy import scoped
 from core.web import render
-from integrations.forms import ConnectForm
+from integrations.forms import ConnectForm, label_environments
 from models import SalesforceConnection
 from models.integrations import CONNECTION_CONNECTED
 
@@ -71,4 +71,4 @@ def salesforce():
 def salesforce_connect():
     """The Connect form, for when the connect flow (``wizard.connect``, which also handles the
     POST and the OAuth callback) is not installed; Connect buttons link there when it is."""
-    return render("integrations/salesforce_connect.html", form=ConnectForm())
+    return render("integrations/salesforce_connect.html", form=label_environments(ConnectForm()))

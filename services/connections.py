@@ -148,6 +148,19 @@ def oauth_settings() -> OAuthSettings:
                          api_version=cfg.get("SALESFORCE_API_VERSION") or "62.0")
 
 
+def environment_labels(settings: OAuthSettings | None = None) -> tuple[dict[str, str], str | None]:
+    """The Connect form's environment choices, labelled with the login hosts this deployment
+    really uses, and a note when production and sandbox sign in at one host (the demo's emulator:
+    there the Salesforce user who logs in decides the org)."""
+    settings = settings or oauth_settings()
+    production, sandbox = _host_entry(settings.production_login), _host_entry(settings.sandbox_login)
+    labels = {"production": f"Production ({production})", "sandbox": f"Sandbox ({sandbox})",
+              "mydomain": "My Domain (your own login address)"}
+    note = (f"Production and sandbox both sign in at {production} here: the org connected is the one "
+            "of the Salesforce user you log in as.") if production == sandbox else None
+    return labels, note
+
+
 def login_url_for(environment: str, mydomain_url: str | None, settings: OAuthSettings | None = None) -> str:
     """The login base URL for an environment; raises ``hosts.LoginHostNotAllowed``."""
     settings = settings or oauth_settings()

@@ -9,6 +9,7 @@ from core.request_values import db_int
 from core.security import requires
 from core.tenancy import current_workspace, get_in_workspace_or_404
 from core.web import is_htmx
+from integrations.forms import label_environments
 from models import ImportPlan, SalesforceConnection
 from models.integrations import CONNECTION_CONNECTED
 from services import connections as connection_service
@@ -28,6 +29,7 @@ def _away(url: str):
 
 def _connect_page(form: ConnectForm, error: str | None = None, status: int = 200, error_code: str | None = None):
     workspace = current_workspace()
+    label_environments(form)
     return make_response(render_template("wizard/connect.html", form=form, error=error, error_code=error_code,
                                          connections=connection_service.connections_for(workspace)), status)
 

@@ -356,3 +356,21 @@ def test_emulator_settings_come_from_connected_app_json(app, emu, world):
     assert (settings.client_id, settings.client_secret) == (emu.client_id, emu.client_secret)
     assert settings.ca_file == emu.ca_file
     assert settings.production_login == settings.sandbox_login == emu.url
+
+
+def test_environment_choices_name_the_login_hosts_really_used(app, emu, world, monkeypatch):
+    """Under the emulator both choices sign in at its host: the form says so, and which user logs
+    in decides the org; with Salesforce's own hosts the labels name them and there is no note."""
+    _, _, client = world
+    host = emu.url.split("://", 1)[1]
+    for url in ("/integrations/salesforce/connect", "/admin/configuration/integrations/salesforce/connect"):
+        html = client.get(url).get_data(as_text=True)
+        assert f">Production ({host})</option>" in html and f">Sandbox ({host})</option>" in html, url
+        assert f"Production and sandbox both sign in at {host} here" in html, url
+    monkeypatch.setitem(app.config, "SALESFORCE_EMULATOR_APP", None)
+    monkeypatch.setitem(app.config, "SALESFORCE_LOGIN_URL", "https://login.salesforce.com")
+    monkeypatch.setitem(app.config, "SALESFORCE_SANDBOX_LOGIN_URL", "https://test.salesforce.com")
+    html = client.get("/integrations/salesforce/connect").get_data(as_text=True)
+    assert ">Production (login.salesforce.com)</option>" in html
+    assert ">Sandbox (test.salesforce.com)</option>" in html
+    assert "both sign in at" not in html
