@@ -425,8 +425,11 @@ def validate_mapping(data: Mapping[str, Any], catalog: FieldCatalog) -> tuple[di
 
     ``data`` keys: ``<field>`` and, for email and phone, ``<field>_fallback`` (paths);
     ``country``; ``attr_name`` / ``attr_path`` (lists, same length); ``consent_in`` /
-    ``consent_out`` (lists of values); ``opt_out_flags`` (list of paths). Lists may also be
-    given as a single string. Every path must come from the describe and fit the field's type.
+    ``consent_out`` (lists of values; for a free-text consent field, typed one per line);
+    ``opt_out_flags`` (list of paths); from the form, ``consent_values_for`` (the consent field
+    the values were shown for: values of another field are refused, never stored). Lists may
+    also be given as a single string. Every path must come from the describe and fit the
+    field's type; a fallback may not repeat its first field.
     """
     def as_list(key: str) -> list[str]:
         value = data.get(key)
