@@ -138,6 +138,8 @@ def register_hooks(app: Flask) -> None:
     app.add_template_filter(status_label, "status_label")
     app.add_template_filter(field_words, "field_words")
     app.add_template_filter(value_words, "value_words")
+    from sync.verdicts import TOTAL_LABELS
+    app.add_template_global(TOTAL_LABELS, "total_labels")  # the preview's totals, in the run log's words
 
     @app.context_processor
     def _globals():

@@ -333,10 +333,18 @@ class FieldCatalog:
         if participant_field == "external_id":
             return [c for c in self._choices if not c.is_parent and (c.field.type in types or c.field.external_id)]
         out = [c for c in self._choices if c.field.type in types and not c.field.is_compound]
-        return sorted(out, key=lambda c: (c.is_parent, types.index(c.field.type)))
+        # A fax number can be chosen for Phone, but is offered after every other phone field.
+        fax_last = participant_field == "phone"
+        return sorted(out, key=lambda c: (c.is_parent, types.index(c.field.type), fax_last and is_fax(c.field)))
 
     def suggested_mapping(self) -> dict[str, str]:
-        """Sensible defaults for the mapping step (path per participant field, where one exists)."""
+        """Sensible defaults for the mapping step (path per participant field, where one exists).
+
+        Company: the parent account's name (Contact), the lead's own Company, a campaign
+        member's CompanyOrAccount; on a business Account the account's own Name *is* the
+        company. A Person Account org's Account is not suggested a company: there the Name of
+        a person account is the person's own name. Phones: never a fax number (see
+        ``phone_fallbacks``)."""
         def first(*names: str) -> str | None:
             for n in names:
                 c = self.resolve(n)
@@ -345,22 +353,43 @@ class FieldCatalog:
             return None
 
         caps = self.object.capabilities
+        phones = self.phone_fallbacks()
+        company = first("Account.Name", "Company", "CompanyOrAccount")
+        if company is None and self.object.name == "Account" and not self.has_person_accounts:
+            company = first("Name")
         suggestion = {
             "first_name": first("FirstName"),
             "last_name": first("LastName"),
-            "email": first("Email") or (caps.email_fields[0] if caps.email_fields else None),
-            "phone": first("Phone", "MobilePhone") or (caps.phone_fields[0] if caps.phone_fields else None),
-            "company": first("Account.Name", "Company", "CompanyOrAccount"),
-            "consent": first("HasOptedOutOfEmail") or (caps.consent_fields[0] if caps.consent_fields else None),
+            "email": first("Email", "PersonEmail") or (caps.email_fields[0] if caps.email_fields else None),
+            "phone": phones[0] if phones else None,
+            "company": company,
+            "consent": first("HasOptedOutOfEmail", "PersonHasOptedOutOfEmail")
+            or (caps.consent_fields[0] if caps.consent_fields else None),
             "external_id": "Id" if self.resolve("Id") else None,
         }
         return {k: v for k, v in suggestion.items() if v}
 
+    @property
+    def has_person_accounts(self) -> bool:
+        """An Account describe of an org with Person Accounts enabled (``IsPersonAccount``)."""
+        return self.object.field("IsPersonAccount") is not None
+
     def phone_fallbacks(self) -> list[str]:
-        """Phone fields in fallback order: Phone, MobilePhone, then the others."""
-        phones = [f.name for f in self.object.fields if f.type == "phone"]
-        preferred = [n for n in ("Phone", "MobilePhone") if n in phones]
+        """The object's own phone fields a person can be called on, in fallback order: Phone,
+        then the mobile (MobilePhone, PersonMobilePhone), then the others. Fax numbers are never
+        among them (a fax line is no way to reach a participant)."""
+        phones = [f.name for f in self.object.fields
+                  if f.type == "phone" and not f.deprecated_and_hidden and not is_fax(f)]
+        preferred = [n for n in ("Phone", "MobilePhone", "PersonMobilePhone") if n in phones]
         return preferred + [n for n in phones if n not in preferred]
+
+
+def is_fax(f: FieldInfo) -> bool:
+    """A fax number field (``Fax``, ``PersonFax``, ``Fax__c``, or labelled "Fax")."""
+    return bool(_FAX.search(f.name) or _FAX.search(f.label or ""))
+
+
+_FAX = re.compile(r"fax", re.IGNORECASE)
 
 
 def is_filterable(f: FieldInfo) -> bool:

@@ -27,25 +27,15 @@ from models.plans import PLAN_ACTIVE, PLAN_DRAFT, PLAN_HELD, PLAN_PAUSED
 from models.runs import RUN_ACTIVE, RUN_SUCCEEDED
 from models.types import utcnow
 from services import audit
+from sync import verdicts
 from sync.ids import is_valid_id, to_18
 from sync.validate import email_key, normalize_email, normalize_phone
 
 log = logging.getLogger("terapage.operations")
 
-OUTCOME_LABELS = {
-    "imported": "Imported", "updated": "Updated", "unchanged": "Unchanged",
-    "excluded": "Excluded in preview", "skipped": "Skipped", "failed": "Failed", "invited": "Invited",
-    "left": "Left the plan",
-}
-OUTCOME_EXPLAINED = {
-    "imported": "Salesforce returned the record and Terapage created a participant from it.",
-    "updated": "Salesforce returned the record and Terapage updated the participant linked to it.",
-    "unchanged": "Salesforce returned the record; nothing Terapage keeps had changed.",
-    "excluded": "A researcher removed this record in the plan's preview, so every run leaves it out.",
-    "skipped": "Salesforce returned the record but Terapage did not import it (the reason says why).",
-    "failed": "Terapage could not write this record; the reason says why.",
-    "left": "The record no longer belongs to the plan (deleted, merged, opted out or no longer matching).",
-}
+# The words for outcomes: one vocabulary with the preview's (sync.verdicts).
+OUTCOME_LABELS = verdicts.OUTCOME_LABELS
+OUTCOME_EXPLAINED = verdicts.OUTCOME_EXPLAINED
 PAGE_SIZE = 100
 TAIL_LIMIT = 500
 EXPORT_BATCH = 1000
@@ -470,7 +460,7 @@ class Lookup:
 
 # The engine's reason for a record skipped because its email is another participant's
 # (sync.identity): the record is never linked, so its outcome names no participant.
-_EMAIL_TAKEN = "already belongs to another participant"
+_EMAIL_TAKEN = verdicts.EMAIL_TAKEN
 
 
 def _duplicates_of(workspace_id: int, outcomes: list[RunOutcome]) -> dict[int, Participant]:

@@ -295,7 +295,7 @@ def suggested_mapping(catalog: FieldCatalog) -> dict:
     if picklists:  # a consent status field says more than an opt-out checkbox
         consent = picklists[0]
     flags = [f.name for f in catalog.object.fields
-             if f.type == "boolean" and not f.custom and f.name in ("HasOptedOutOfEmail", "DoNotCall")]
+             if f.type == "boolean" and not f.custom and f.name in SUGGESTED_OPT_OUT_FLAGS]
     mapping["consent_rule"]["opt_out_flags"] = flags
     if consent and consent not in STANDARD_CONSENT_CHECKBOXES:
         opted_in, opted_out = _suggest_consent_field_values(catalog, consent)
@@ -306,12 +306,19 @@ def suggested_mapping(catalog: FieldCatalog) -> dict:
             mapping["fields"]["consent"] = [consent]
             mapping["consent_rule"]["path"] = consent
             mapping["consent_rule"]["opted_in"], mapping["consent_rule"]["opted_out"] = opted_in, opted_out
-    for name in ("MailingCountry", "Country", "BillingCountry"):
+    for name in SUGGESTED_COUNTRY_FIELDS:
         choice = catalog.resolve(name)
-        if choice is not None:
+        if choice is not None and choice.field.type in ("string", "picklist"):
             mapping["country"] = [choice.path]
             break
     return mapping
+
+
+# The standard opt-out checkboxes suggested as "a ticked box means opted out" (email and calls;
+# a fax opt-out says nothing about being invited), Person Account names included.
+SUGGESTED_OPT_OUT_FLAGS = ("HasOptedOutOfEmail", "DoNotCall", "PersonHasOptedOutOfEmail", "PersonDoNotCall")
+# The person's own country first (a Person Account's mailing address), then the company's.
+SUGGESTED_COUNTRY_FIELDS = ("MailingCountry", "PersonMailingCountry", "Country", "Country__c", "BillingCountry")
 
 
 _OPTED_OUT_WORDS = re.compile(r"\bopt(ed)?[\s_-]*out\b|withdrawn|revoked|unsubscribed|declined|do not|^no$|^false$",
@@ -356,6 +363,51 @@ def consent_values(catalog: FieldCatalog, path: str | None) -> list[str]:
     return [p.value for p in choice.field.picklist_values if p.active] or [p.value for p in choice.field.picklist_values]
 
 
+# The form field naming the consent field whose values the form showed (and posts back).
+CONSENT_SHOWN_FOR = "consent_values_for"
+MAX_CONSENT_VALUE = 255  # a Salesforce text field's length
+MAX_CONSENT_VALUES = 50
+
+
+def typed_values(values: Iterable[str]) -> list[str]:
+    """Values typed for a free-text consent field, one per line (blank lines left out, each
+    trimmed, the first of values typed twice kept)."""
+    out: dict[str, str] = {}
+    for text in values:
+        for line in str(text or "").splitlines():
+            line = line.strip()
+            if line and line.casefold() not in out:
+                out[line.casefold()] = line
+    return list(out.values())
+
+
+def consent_field_changed(data: Mapping[str, Any], consent_path: str | None) -> bool:
+    """True when the form posted opted in / opted out values shown for another consent field
+    than the one now chosen (or when none were shown). Data without ``consent_values_for``
+    (not the form: a caller that states the values itself) is taken as meant for the field."""
+    if CONSENT_SHOWN_FOR not in data:
+        return False
+    shown = data.get(CONSENT_SHOWN_FOR)
+    if isinstance(shown, (list, tuple)):
+        shown = shown[0] if shown else ""
+    return _clean(shown).lower() != _clean(consent_path).lower()
+
+
+def reoffered_consent_values(catalog: FieldCatalog, consent_path: str | None, shown_for: str | None,
+                             opted_in: list[str], opted_out: list[str]) -> tuple[list[str], list[str]]:
+    """(opted in, opted out) to show when the consent field changed from ``shown_for`` to
+    ``consent_path``: the new field's suggested values (a picklist's or a checkbox's, by their
+    wording; nothing for free text). The old field's picklist values are never carried over;
+    values *typed* for a free-text field are, when the new field is free text too (to confirm)."""
+    new = catalog.resolve(consent_path) if consent_path else None
+    if new is None:
+        return [], []
+    old = catalog.resolve(shown_for) if shown_for else None
+    if not consent_values(catalog, new.path) and old is not None and not consent_values(catalog, old.path):
+        return typed_values(opted_in), typed_values(opted_out)
+    return _suggest_consent_field_values(catalog, new.path)
+
+
 def opt_out_flag_choices(catalog: FieldCatalog) -> list:
     """Checkboxes whose true means opted out: the standard ones (HasOptedOutOfEmail, DoNotCall...)
     and custom checkboxes the describe recognises as consent-like."""
@@ -373,8 +425,11 @@ def validate_mapping(data: Mapping[str, Any], catalog: FieldCatalog) -> tuple[di
 
     ``data`` keys: ``<field>`` and, for email and phone, ``<field>_fallback`` (paths);
     ``country``; ``attr_name`` / ``attr_path`` (lists, same length); ``consent_in`` /
-    ``consent_out`` (lists of values); ``opt_out_flags`` (list of paths). Lists may also be
-    given as a single string. Every path must come from the describe and fit the field's type.
+    ``consent_out`` (lists of values; for a free-text consent field, typed one per line);
+    ``opt_out_flags`` (list of paths); from the form, ``consent_values_for`` (the consent field
+    the values were shown for: values of another field are refused, never stored). Lists may
+    also be given as a single string. Every path must come from the describe and fit the
+    field's type; a fallback may not repeat its first field.
     """
     def as_list(key: str) -> list[str]:
         value = data.get(key)
@@ -398,8 +453,12 @@ def validate_mapping(data: Mapping[str, Any], catalog: FieldCatalog) -> tuple[di
                 errors[name] = (f"{path} is not a field of {catalog.object_name}." if catalog.resolve(path) is None
                                 else f"{path} cannot be used as {label}: its type does not fit.")
                 continue
-            if compatible[path.lower()] not in chosen:
-                chosen.append(compatible[path.lower()])
+            if compatible[path.lower()] in chosen:
+                # A fallback read when the first field is empty would be that same empty field.
+                errors[name] = (f"The fallback is the same field as {label} ({compatible[path.lower()]}): "
+                                f"choose another field, or no fallback.")
+                continue
+            chosen.append(compatible[path.lower()])
         if key in FALLBACK_FIELDS and not _clean(data.get(key)) and _clean(data.get(f"{key}_fallback")):
             errors.setdefault(f"{key}_fallback", "Choose the first field before its fallback.")
         mapping["fields"][key] = chosen
@@ -441,7 +500,12 @@ def validate_mapping(data: Mapping[str, Any], catalog: FieldCatalog) -> tuple[di
     rule = mapping["consent_rule"]
     consent_path = mapping["fields"]["consent"][0] if mapping["fields"]["consent"] else None
     rule["path"] = consent_path
-    if consent_path:
+    if consent_path and consent_field_changed(data, consent_path):
+        # The values posted are another field's (or none were shown): never stored for this
+        # one. The form offers this field's values again (reoffered_consent_values).
+        errors["consent_in"] = (f"The consent field is now {consent_path}: say which of its values "
+                                f"mean opted in or opted out.")
+    elif consent_path:
         offered = consent_values(catalog, consent_path)
         by_lower = {v.lower(): v for v in offered}
         opted_in = [v for v in as_list("consent_in") if v]
@@ -452,11 +516,20 @@ def validate_mapping(data: Mapping[str, Any], catalog: FieldCatalog) -> tuple[di
                 errors["consent_in"] = f"{', '.join(unknown)} is not a value of {consent_path}."
             opted_in = [by_lower[v.lower()] for v in opted_in if v.lower() in by_lower]
             opted_out = [by_lower[v.lower()] for v in opted_out if v.lower() in by_lower]
+        else:  # free text: the values typed, one per line
+            opted_in, opted_out = typed_values(opted_in), typed_values(opted_out)
+            too_long = [v for v in opted_in + opted_out if len(v) > MAX_CONSENT_VALUE]
+            if too_long:
+                errors["consent_in"] = f"A value is at most {MAX_CONSENT_VALUE} characters."
+            elif len(opted_in) + len(opted_out) > MAX_CONSENT_VALUES:
+                errors["consent_in"] = f"At most {MAX_CONSENT_VALUES} values."
         both = {v.lower() for v in opted_in} & {v.lower() for v in opted_out}
         if both:
             errors["consent_out"] = "A value cannot mean both opted in and opted out."
         if not opted_in and not opted_out:
-            errors["consent_in"] = "Choose which values mean opted in or opted out."
+            errors["consent_in"] = ("Choose which values mean opted in or opted out." if offered else
+                                    f"Type the values of {consent_path} that mean opted in or opted out "
+                                    f"(one per line).")
         rule["opted_in"] = list(dict.fromkeys(opted_in))
         rule["opted_out"] = list(dict.fromkeys(opted_out))
     flag_paths = {c.path.lower(): c.path for c in opt_out_flag_choices(catalog)}

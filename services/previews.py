@@ -3,11 +3,12 @@
 Every verdict comes from the engine itself. The preview runs ``sync.engine.run`` over the
 matching records with a ``DryRunSink``: lookups go to the database (read-only) with what earlier
 pages of the same preview "created" laid over them, and ``commit_page`` only records outcomes.
-So "duplicate within the set", "duplicate of an existing participant", "already imported",
+So "duplicate within the set", "matched an existing participant", "already imported",
 opted out, no valid contact point and "removed in the preview" are exactly what a real run would
-decide, by the same identity keys. The per-field details shown beside each row (email valid or
-the reason, phone before and after E.164, consent) come from ``sync.mapping.map_record`` and
-``sync.validate.check_record``, the functions the engine validates with.
+decide, by the same identity keys, and in the run log's words (``sync.verdicts``). The per-field
+details shown beside each row (email valid or the reason, phone before and after E.164, consent)
+come from ``sync.mapping.map_record`` and ``sync.validate.check_record``, the functions the
+engine validates with.
 
 Two entry points:
 
@@ -33,7 +34,7 @@ from models import ImportPlan, PreviewTotals, Workspace
 from salesforce.errors import SalesforceError
 from salesforce.soql import build_count_query, build_query
 from sync import engine
-from sync import validate
+from sync import validate, verdicts
 from sync.mapping import SourceRef, map_record
 from sync.plan import Consent, Plan
 from sync.sink import (EXCLUDED, IMPORTED, SKIPPED, UNCHANGED, UPDATED, KnownParticipant, Link,
@@ -165,20 +166,8 @@ class PreviewRow:
 
     @property
     def verdict(self) -> str:
-        """One line for the researcher."""
-        if self.excluded:
-            return "Removed in the preview"
-        if self.duplicate_in_set:
-            return f"Duplicate within this set (of {self.duplicate_in_set})"
-        if self.outcome == UNCHANGED and self.already_imported:
-            return "Already imported (no changes)"
-        if self.already_imported:
-            return "Already imported (will be updated)"
-        if self.duplicate_existing:
-            return f"Duplicate of an existing participant (same {self.duplicate_existing})"
-        if self.outcome == IMPORTED:
-            return "Will be imported"
-        return self.reason or self.outcome.replace("_", " ").capitalize()
+        """One line for the researcher, in the run log's words (sync.verdicts)."""
+        return verdicts.preview_verdict(self.outcome, self.reason, already_imported=self.already_imported)
 
     @property
     def ok(self) -> bool:
@@ -201,16 +190,12 @@ class PreviewRow:
 
 
 def _matched_by(reason: str | None) -> str | None:
-    prefix = "Matched an existing participant by "
-    if reason and reason.startswith(prefix):
-        return reason[len(prefix):].split(";")[0].strip()
-    return None
+    return verdicts.matched_existing_by(reason)
 
 
 def _duplicate_of(reason: str | None) -> str | None:
-    if reason and reason.startswith("Duplicate of ") and " within this run" in reason:
-        return reason[len("Duplicate of "):].split(" ", 1)[0]
-    return None
+    found = verdicts.duplicate_in_set_of(reason)
+    return found[0] if found else None
 
 
 def _row(spec: Plan, raw: dict, outcome: RecordOutcome | None, stored_links: set[SourceRef]) -> PreviewRow:

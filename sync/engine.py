@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from sync import cursor as cursors
-from sync import validate
+from sync import validate, verdicts
 from sync.errors import (SinkConflict, SourceAuthFailed, SourceBrokenPaging, SourceError,
                          SourceLimitReached, SourceQueryError, SourceTransient)
 from sync.identity import PageIdentity
@@ -202,7 +202,7 @@ class _Run:
                 continue
             if record.record_id in plan.excluded_ids:
                 changes.outcomes.append(RecordOutcome(
-                    record.ref, record.record_id, EXCLUDED, "Removed in the preview"))
+                    record.ref, record.record_id, EXCLUDED, verdicts.REMOVED_IN_PREVIEW))
                 continue
             mapped.append(record)
 
@@ -349,9 +349,8 @@ class _Run:
             # first record's) are kept. Linked, so never "skipped".
             identity.link_duplicate(record, found.participant)
             return _RecordWrites(
-                outcome(UNCHANGED, f"Duplicate of {found.duplicate_of} within this run "
-                                   f"(same {found.matched_by}); merged into the same "
-                                   f"participant, whose values were kept", found.participant),
+                outcome(UNCHANGED, verdicts.duplicate_in_set(found.duplicate_of, found.matched_by),
+                        found.participant),
                 links=[link(found.participant)])
 
         if found.participant is None:
@@ -370,7 +369,7 @@ class _Run:
 
         participant = found.participant
         current = known.participants.get(participant)
-        via = None if found.by_own_link else f"Matched an existing participant by {found.matched_by}"
+        via = None if found.by_own_link else verdicts.matched_existing(found.matched_by)
         if record.deleted or record.merged_into:
             kind = "merged" if record.merged_into else "deleted"
             reason = (f"Merged into {record.merged_into} in Salesforce" if record.merged_into

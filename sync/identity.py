@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sync.mapping import MappedRecord, SourceRef
+from sync import verdicts
 from sync.sink import LookupResult, NewParticipantRef, ParticipantRef
 
 _FREED = object()
@@ -79,9 +80,7 @@ class PageIdentity:
         if email_key:
             owner = self.owner_of_email(email_key)
             if owner is not None and owner != participant:
-                return Resolution(participant, matched_by, conflict=(
-                    f"Email {email_key} already belongs to another participant; "
-                    f"possible duplicate in Salesforce."))
+                return Resolution(participant, matched_by, conflict=verdicts.email_taken(email_key))
         first = self._claimed_by.get(participant)
         if first is not None and first != record.record_id:
             return Resolution(participant, matched_by, duplicate_of=first)

@@ -35,6 +35,7 @@ def _values_from_mapping(mapping: dict) -> dict:
     values["consent_in"] = list(rule.get("opted_in") or [])
     values["consent_out"] = list(rule.get("opted_out") or [])
     values["opt_out_flags"] = list(rule.get("opt_out_flags") or [])
+    values[plan_service.CONSENT_SHOWN_FOR] = values["consent"]
     return values
 
 
@@ -51,7 +52,23 @@ def _values_from_form(form) -> dict:
     values["consent_in"] = form.getlist("consent_in")
     values["consent_out"] = form.getlist("consent_out")
     values["opt_out_flags"] = form.getlist("opt_out_flags")
+    if plan_service.CONSENT_SHOWN_FOR in form:
+        values[plan_service.CONSENT_SHOWN_FOR] = form.get(plan_service.CONSENT_SHOWN_FOR, "").strip()
     return values
+
+
+def _consent_values_for_field(values: dict, fields) -> None:
+    """The opted in / opted out values the form shows belong to the consent field it shows:
+    when the field changed since they were shown, the new field's values are offered instead
+    (services.plans.reoffered_consent_values); the old field's never stay."""
+    consent = values.get("consent") or ""
+    if plan_service.consent_field_changed(values, consent):
+        values["consent_in"], values["consent_out"] = plan_service.reoffered_consent_values(
+            fields, consent, values.get(plan_service.CONSENT_SHOWN_FOR), values["consent_in"], values["consent_out"])
+    elif consent and not plan_service.consent_values(fields, consent):
+        values["consent_in"] = plan_service.typed_values(values["consent_in"])
+        values["consent_out"] = plan_service.typed_values(values["consent_out"])
+    values[plan_service.CONSENT_SHOWN_FOR] = consent
 
 
 def _data(values: dict) -> dict:
@@ -97,6 +114,7 @@ def mapping(plan_id: int):
     else:
         stored = plan.mapping or {}
         values = _values_from_mapping(stored if stored.get("fields") else plan_service.suggested_mapping(fields))
+    _consent_values_for_field(values, fields)
     if not values["attributes"] or any(values["attributes"][-1]):
         values["attributes"].append(("", ""))  # always one empty row to fill in
     consent_path = values.get("consent")

@@ -118,6 +118,10 @@ def saved_workspace(plan):
     ({"company": "Nope__c"}, "company", "Nope__c is not a field of Contact."),
     ({"company": "MailingAddress"}, "company", "cannot be used as Company"),
     ({"phone": "", "phone_fallback": "MobilePhone"}, "phone_fallback", "Choose the first field before its fallback."),
+    ({"email_fallback": "Email"}, "email_fallback",
+     "The fallback is the same field as Email (Email): choose another field, or no fallback."),
+    ({"phone_fallback": "phone"}, "phone_fallback",
+     "The fallback is the same field as Phone (Phone): choose another field, or no fallback."),
     ({"consent_in": ["Maybe"]}, "consent_in", "Maybe is not a value of Consent_Status__c."),
     ({"consent_in": [], "consent_out": []}, "consent_in", "Choose which values mean opted in or opted out."),
     ({"consent_out": ["Opted In"]}, "consent_out", "A value cannot mean both opted in and opted out."),
@@ -205,6 +209,7 @@ def _form_as_browser_posts(html: str) -> list[tuple[str, str]]:
             super().__init__()
             self.fields: list[tuple[str, str]] = []
             self.select: list | None = None  # [name, multiple, options, selected]
+            self.textarea: list | None = None  # [name, text]
 
         def handle_starttag(self, tag, attrs):
             a = dict(attrs)
@@ -214,6 +219,8 @@ def _form_as_browser_posts(html: str) -> list[tuple[str, str]]:
                 self.select[2].append(a.get("value", ""))
                 if "selected" in a:
                     self.select[3].append(a.get("value", ""))
+            elif tag == "textarea" and a.get("name"):
+                self.textarea = [a["name"], ""]
             elif tag == "input" and a.get("name"):
                 kind = a.get("type", "text")
                 if kind in ("checkbox", "radio"):
@@ -222,7 +229,14 @@ def _form_as_browser_posts(html: str) -> list[tuple[str, str]]:
                 elif kind not in ("submit", "button"):
                     self.fields.append((a["name"], a.get("value", "")))
 
+        def handle_data(self, data):
+            if self.textarea is not None:
+                self.textarea[1] += data
+
         def handle_endtag(self, tag):
+            if tag == "textarea" and self.textarea is not None:
+                self.fields.append(tuple(self.textarea))
+                self.textarea = None
             if tag == "select" and self.select is not None:
                 name, multiple, options, selected = self.select
                 chosen = selected if multiple else (selected[:1] or options[:1])
@@ -298,3 +312,74 @@ def test_a_consent_checkbox_is_read_by_its_name():
     assert out["consent_rule"]["opted_out"] == ["true"] and out["consent_rule"]["opted_in"] == []
     out = plan_service.suggested_mapping(catalog_with({"name": "Research_Consent__c", "label": "Research Consent"}))
     assert out["consent_rule"]["opted_in"] == ["true"]
+
+
+# --- consent values belong to the consent field they were chosen for -----------------------------
+
+def _post_changed(client, plan, html, changes: dict, action="save"):
+    """The rendered form as a browser posts it, with some selects changed by the person."""
+    from werkzeug.datastructures import MultiDict
+    fields = [(k, changes.get(k, v)) for k, v in _form_as_browser_posts(html) if k != "action"]
+    return client.post(f"/wizard/plans/{plan.id}/mapping", data=MultiDict(fields + [("action", action)]))
+
+
+def _consent_block(html):
+    return html.split('id="consent-values"')[1].split("</fieldset>")[0]
+
+
+def test_consent_changed_to_free_text_drops_the_picklist_values(app, setup):
+    _ws, _conn, plan, client = setup
+    html = client.get(f"/wizard/plans/{plan.id}/mapping").get_data(as_text=True)
+    assert 'value="Opted In" aria-label="Opted In means opted in" checked' in html  # suggested, ticked
+    # The person picks a free-text field and saves straight away: the ticked picklist values
+    # are posted with it, but they are Consent_Status__c's, not Title's.
+    refused = _post_changed(client, plan, html, {"consent": "Title"})
+    page = refused.get_data(as_text=True)
+    assert refused.status_code == 422
+    assert "The consent field is now Title: say which of its values mean opted in or opted out." in page
+    block = _consent_block(page)
+    assert "Opted In" not in block and "Granted" not in block  # not offered for Title, not kept
+    assert '<textarea id="f-consent_in" name="consent_in" rows="3"></textarea>' in block
+    assert 'name="consent_values_for" value="Title"' in block
+    db.session.expire_all()
+    assert db.session.get(ImportPlan, plan.id).mapping == {}  # nothing saved
+    # Typed values (one per line) are what is saved, and what the form shows again.
+    saved = _post_changed(client, plan, page, {"consent_in": "Yes\r\nSure", "consent_out": "No"})
+    assert saved.status_code == 303, saved.get_data(as_text=True)[:3000]
+    db.session.expire_all()
+    rule = db.session.get(ImportPlan, plan.id).mapping["consent_rule"]
+    assert (rule["path"], rule["opted_in"], rule["opted_out"]) == ("Title", ["Yes", "Sure"], ["No"])
+    assert sorted(rule["opt_out_flags"]) == ["DoNotCall", "HasOptedOutOfEmail"]  # untouched
+    again = client.get(f"/wizard/plans/{plan.id}/mapping").get_data(as_text=True)
+    block = _consent_block(again)
+    assert ">Yes\nSure</textarea>" in block and ">No</textarea>" in block
+    assert 'name="consent_values_for" value="Title"' in block
+
+
+def test_consent_changed_to_another_field_with_values_re_offers_its_values(app, setup):
+    _ws, _conn, plan, client = setup
+    html = client.get(f"/wizard/plans/{plan.id}/mapping").get_data(as_text=True)
+    # "Show the values" re-offers the new field's values, suggested by their wording.
+    shown = _post_changed(client, plan, html, {"consent": "HasOptedOutOfEmail"}, action="consent_values")
+    page = shown.get_data(as_text=True)
+    assert shown.status_code == 200 and 'id="consent_in-error"' not in page
+    block = _consent_block(page)
+    assert "Opted In" not in block
+    assert 'name="consent_out" value="true" aria-label="true means opted out" checked' in block
+    assert 'name="consent_in" value="true" aria-label="true means opted in" >' in block
+    assert 'name="consent_values_for" value="HasOptedOutOfEmail"' in block
+    # Saving straight after changing the field is refused with the same values re-offered.
+    refused = _post_changed(client, plan, html, {"consent": "HasOptedOutOfEmail"})
+    assert refused.status_code == 422
+    refused_page = refused.get_data(as_text=True)
+    assert "The consent field is now HasOptedOutOfEmail: say which of its values mean opted in or opted out." \
+        in refused_page
+    assert _consent_block(refused_page).split("</table>")[0] == block.split("</table>")[0]
+    db.session.expire_all()
+    assert db.session.get(ImportPlan, plan.id).mapping == {}
+    # The re-offered form, accepted as shown, saves the new field's values only.
+    saved = _post_changed(client, plan, page, {})
+    assert saved.status_code == 303, saved.get_data(as_text=True)[:3000]
+    db.session.expire_all()
+    rule = db.session.get(ImportPlan, plan.id).mapping["consent_rule"]
+    assert (rule["path"], rule["opted_in"], rule["opted_out"]) == ("HasOptedOutOfEmail", [], ["true"])

@@ -69,11 +69,11 @@ def test_first_page_shows_each_records_verdict(wiz, people):
     bad = row_html(html, people["bad_email"])
     assert "Ben Bad &lt;ben@x.example&gt;" in bad and "12345" in bad
     assert "No valid email or phone number." in bad
-    assert f"Duplicate within this set (of {people['good']})" in row_html(html, people["dup"])
+    assert f"Unchanged: duplicate within the set (same email as {people['good']})" in row_html(html, people["dup"])
     assert "Consent missing" in row_html(html, people["no_consent"])
     assert "Consent missing" not in good
-    assert "Duplicate of an existing participant (same email)" in row_html(html, people["existing"])
-    assert "Already imported" in row_html(html, people["imported"])
+    assert "Will be updated: matched an existing participant by email" in row_html(html, people["existing"])
+    assert "Will be updated: already imported" in row_html(html, people["imported"])
     # nothing was written by the preview
     assert db.session.query(Participant).filter_by(workspace_id=wiz.workspace.id).count() == 3  # incl. world's Pat
     assert db.session.query(ParticipantSource).filter_by(workspace_id=wiz.workspace.id).count() == 2

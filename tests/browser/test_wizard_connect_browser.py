@@ -63,7 +63,7 @@ def _connect(page, base, emu):
     page.click("#oaapprove")
 
 
-def _walk(page, base, emu):
+def _to_mapping(page, base, emu):
     _sign_in(page, base)
     _connect(page, base, emu)
     expect(page).to_have_url(re.compile(r"/admin/configuration/integrations/salesforce$"))
@@ -78,6 +78,10 @@ def _walk(page, base, emu):
     expect(page).to_have_url(re.compile(r"/wizard/plans/\d+/mapping$"))
     expect(page.locator("#f-company")).to_have_value("Account.Name")
     expect(page.locator("#f-phone_fallback")).to_have_value("MobilePhone")
+
+
+def _walk(page, base, emu):
+    _to_mapping(page, base, emu)
     page.click("button:has-text('Save and continue to filters')")
     expect(page).to_have_url(re.compile(r"/wizard/plans/\d+/filters$"))
     expect(page.locator('[data-step="mapping"]')).to_have_attribute("data-state", "done")
@@ -109,3 +113,24 @@ def test_the_same_steps_with_javascript_off(app, emu, signed_up, live_server, tr
     context.close()
     db.session.expire_all()
     assert db.session.scalar(db.select(ImportPlan)).wizard_step == "filters"
+
+
+def test_another_consent_field_is_offered_its_own_values(app, emu, signed_up, live_server, trusting_browser):
+    """Changing the consent field re-renders its values at once (htmx): a free-text field asks
+    for typed values, and the picklist's ticked values are gone from the form and the plan."""
+    context = trusting_browser(emu).new_context()
+    page = context.new_page()
+    _to_mapping(page, live_server.url, emu)
+    expect(page.get_by_label("Opted In means opted in")).to_be_checked()  # suggested
+    with page.expect_response(re.compile(r"/mapping$")):
+        page.locator("#f-consent").select_option("Title")
+    expect(page.locator("#f-consent")).to_have_value("Title")
+    expect(page.get_by_label("Opted In means opted in")).to_have_count(0)
+    page.locator("#f-consent_in").fill("Yes\nSure")
+    page.locator("#f-consent_out").fill("No")
+    page.click("button:has-text('Save and continue to filters')")
+    expect(page).to_have_url(re.compile(r"/wizard/plans/\d+/filters$"))
+    context.close()
+    db.session.expire_all()
+    rule = db.session.scalar(db.select(ImportPlan)).mapping["consent_rule"]
+    assert (rule["path"], rule["opted_in"], rule["opted_out"]) == ("Title", ["Yes", "Sure"], ["No"])

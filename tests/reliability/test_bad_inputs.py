@@ -218,7 +218,7 @@ def test_hundreds_of_bad_inputs_end_in_one_outcome_each_and_a_succeeded_run(app,
                 wrong.append(f"{label}: reason {row.reason!r}")
             elif "duplicate_of" in expect:
                 first = next(i for i, e in zip(ids, expectations) if e["fields"].get("Email") == expect["duplicate_of"])
-                if not row.reason.startswith(f"Duplicate of {first} within this run (same email); merged"):
+                if not row.reason.startswith(f"Duplicate within the set (same email as {first}); merged"):
                     wrong.append(f"{label}: reason {row.reason!r}")
             continue
         person = db.session.get(Participant, row.participant_id)

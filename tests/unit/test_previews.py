@@ -45,7 +45,7 @@ def test_verdicts_for_email_phone_consent_and_duplicates():
 
     # the same person as 1: merged into 1's participant (linked), never "skipped"
     assert three.duplicate_in_set == one.record_id and three.outcome == UNCHANGED
-    assert three.verdict == f"Duplicate within this set (of {one.record_id})"
+    assert three.verdict == f"Unchanged: duplicate within the set (same email as {one.record_id})"
 
     assert four.consent_missing and four.consent == "unknown"
     assert not one.consent_missing and one.consent == "opted_in"
@@ -64,11 +64,11 @@ def test_already_imported_and_existing_participants_come_from_the_store_and_noth
     rows = by_id(preview_records(plan(), records, store.lookup))
 
     assert rows[records[0]["Id"]].already_imported
-    assert rows[records[0]["Id"]].verdict == "Already imported (will be updated)"
-    assert rows[records[1]["Id"]].verdict == "Already imported (no changes)"
+    assert rows[records[0]["Id"]].verdict == "Will be updated: already imported"
+    assert rows[records[1]["Id"]].verdict == "Unchanged: already imported"
     nine = rows[records[2]["Id"]]
     assert not nine.already_imported and nine.duplicate_existing == "email"
-    assert nine.outcome == UPDATED
+    assert nine.outcome == UPDATED and nine.verdict == "Will be updated: matched an existing participant by email"
     assert (len(store.participants), len(store.links), store.commits) == before
 
 
@@ -113,3 +113,56 @@ def test_totals_key_changes_with_the_plan_version_and_the_exclusions():
     assert totals_key(base) == totals_key(plan())
     assert totals_key(base) != totals_key(plan(filters="LastName = 'X'"))
     assert totals_key(base) != totals_key(with_exclusions(base, [generated_contact(1)["Id"]]))
+
+
+def test_the_preview_and_the_run_log_say_the_same_for_the_same_record():
+    """The preview's verdict and what the run log shows for the same record (its outcome's label
+    and the engine's reason) use one vocabulary (sync.verdicts): the same outcome, and the same
+    words for the situation."""
+    from sync import verdicts
+
+    store = MemorySink()
+    run(plan(), PagedSource([contact(1), contact(2)]), store, ListLog())
+    records = [contact(1, FirstName="Changed"), contact(2),           # already imported
+               contact(9, Email="p00002@example.org"),                # a known person's new record
+               contact(10, Email="new@example.org"), contact(11, Email="NEW@example.org"),  # same person
+               contact(12, Email=None, Phone=None),                   # nothing to reach them by
+               contact(13)]                                           # removed in the preview
+    spec = with_exclusions(plan(), [records[-1]["Id"]])
+    rows = by_id(preview_records(spec, records, store.lookup))
+    run(spec, PagedSource(records), store, ListLog())
+    logged = {o.record_id: o for o in store.outcomes[-len(records):]}
+    assert set(logged) == set(rows)
+    run_log_code = {EXCLUDED: "excluded"}
+    seen = set()
+    for record_id, row in rows.items():
+        o = logged[record_id]
+        assert row.outcome == o.outcome and row.reason == o.reason
+        code = run_log_code.get(o.outcome, o.outcome)
+        label, _, situation = row.verdict.partition(": ")
+        assert label == verdicts.PREVIEW_LABELS[o.outcome]
+        assert (verdicts.PREVIEW_LABELS[o.outcome] == verdicts.OUTCOME_LABELS[code]
+                or verdicts.PREVIEW_LABELS[o.outcome].endswith(verdicts.OUTCOME_LABELS[code].lower())
+                or o.outcome == SKIPPED)
+        if situation and o.reason and not row.already_imported:
+            # the verdict's words for the situation are the run log reason's own words
+            assert o.reason.lower().startswith(situation.split(" (")[0].lower()), (row.verdict, o.reason)
+        seen.add(verdicts.preview_verdict(o.outcome, o.reason, already_imported=row.already_imported))
+    assert f"Unchanged: duplicate within the set (same email as {records[3]['Id']})" in seen
+    assert "Will be updated: matched an existing participant by email" in seen
+    assert "Removed in the preview" in seen and "Will be updated: already imported" in seen
+    dup = logged[records[4]["Id"]]
+    assert (verdicts.OUTCOME_LABELS[dup.outcome], dup.reason.split(";")[0]) == (
+        "Unchanged", f"Duplicate within the set (same email as {records[3]['Id']})")
+
+
+def test_reasons_are_read_back_by_the_vocabulary_that_wrote_them():
+    from sync import verdicts
+
+    assert verdicts.duplicate_in_set_of(verdicts.duplicate_in_set("003A", "phone")) == ("003A", "phone")
+    assert verdicts.duplicate_in_set_of("Duplicate of 003B within this run (same email); merged") == ("003B", "email")
+    assert verdicts.duplicate_in_set_of("Matched an existing participant by email") is None
+    assert verdicts.matched_existing_by(verdicts.matched_existing("email") + "; Not invited: x") == "email"
+    assert verdicts.EMAIL_TAKEN in verdicts.email_taken("a@b.example")
+    assert verdicts.preview_verdict("skipped", "Opted out in Salesforce") == "Will be skipped: Opted out in Salesforce"
+    assert verdicts.preview_verdict("imported", None) == "Will be imported"

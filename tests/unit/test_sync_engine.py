@@ -115,7 +115,7 @@ def test_within_page_duplicates_resolve_to_one_participant():
     assert summary.counts["skipped"] == 0
     merged = [o for o in sink.outcomes if o.outcome == "unchanged"][0]
     assert merged.reason.startswith(
-        f"Duplicate of {records[0]['Id']} within this run (same email); merged")
+        f"Duplicate within the set (same email as {records[0]['Id']}); merged")
     # the same person: merged (linked), not "skipped" -- a skipped record is never linked
     assert sink.participant_for(SourceRef(ORG, "Contact", records[1]["Id"])).id == 1
 
