@@ -363,11 +363,22 @@ class FieldCatalog:
             "email": first("Email", "PersonEmail") or (caps.email_fields[0] if caps.email_fields else None),
             "phone": phones[0] if phones else None,
             "company": company,
+            "segment": self._suggested_segment(),
             "consent": first("HasOptedOutOfEmail", "PersonHasOptedOutOfEmail")
             or (caps.consent_fields[0] if caps.consent_fields else None),
             "external_id": "Id" if self.resolve("Id") else None,
         }
         return {k: v for k, v in suggestion.items() if v}
+
+    def _suggested_segment(self) -> str | None:
+        """An own picklist (multi-select first) or text field that says segment or persona in its
+        name or label, e.g. ``Persona__c`` or ``Segment__c``; nothing is guessed otherwise."""
+        types = PARTICIPANT_FIELD_TYPES["segment"]
+        fits = [f for f in self.object.fields
+                if f.type in types and not f.deprecated_and_hidden and _SEGMENT.search(f"{f.name} {f.label or ''}")]
+        order = ("multipicklist", "picklist", "string")
+        fits.sort(key=lambda f: order.index(f.type))
+        return fits[0].name if fits and self.resolve(fits[0].name) is not None else None
 
     @property
     def has_person_accounts(self) -> bool:
@@ -390,6 +401,7 @@ def is_fax(f: FieldInfo) -> bool:
 
 
 _FAX = re.compile(r"fax", re.IGNORECASE)
+_SEGMENT = re.compile(r"segment|persona", re.IGNORECASE)
 
 
 def is_filterable(f: FieldInfo) -> bool:

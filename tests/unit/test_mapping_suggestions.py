@@ -182,3 +182,12 @@ def test_values_re_offered_for_the_new_field(catalogs):
     ({"consent_values_for": "Title"}, True), ({"consent_values_for": ""}, True), ({}, False)])
 def test_consent_field_changed(data, changed):
     assert plans.consent_field_changed(data, "Consent_Status__c") is changed
+
+
+@pytest.mark.parametrize("name, segment", [("Lead", ["Persona__c"]), ("Contact", ["Persona__c"]),
+                                           ("Research_Participant__c", ["Persona__c"]),
+                                           ("CampaignMember", []), ("Account", [])])
+def test_a_field_named_for_a_segment_or_persona_is_the_suggested_segment(catalogs, name, segment):
+    """Persona__c (a multi-select picklist) says what segment a person is in; an object without
+    such a field gets no guess (a Customer Tier is the account's, not the person's)."""
+    assert _fields(catalogs, name)["segment"] == segment
