@@ -17,6 +17,11 @@ From there on this module owns the invitation:
   page (accept or decline; expires after INVITATION_LINK_DAYS), ``unsubscribe_url`` stops every
   message. Tokens carry the invitation id, a binding to the row (so a recycled id never matches
   an old link) and a random nonce (each message's links differ).
+* The answer forms on those pages carry ``form_token(link_token, action)``: an HMAC of the
+  link's token and the form's action under the app's secret, checked on POST by
+  ``form_token_valid``. It stands in for the session's CSRF token (the views are exempt from
+  it), so a participant whose browser keeps no cookies can still answer, while a POST that
+  did not come from the page we served (no token, another link's, another form's) is refused.
 * ``unsubscribe`` puts the person on the suppression list (audited as "participant via
   unsubscribe link"), sets their consent to opted out and withdraws their open invitations.
 
@@ -37,6 +42,7 @@ plan's recorded confirmation) for ``templates/invite/_consent_evidence.html``.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta, timezone
@@ -59,6 +65,8 @@ from services import templates_merge as merge
 
 RESPOND_SALT = "terapage.invitation.respond"
 UNSUBSCRIBE_SALT = "terapage.invitation.unsubscribe"
+FORM_SALT = "terapage.invitation.form"
+FORM_ACTIONS = ("respond", "unsubscribe")
 UNSUBSCRIBE_LINK_DAYS = 400  # an unsubscribe link must keep working long after the invitation
 OPEN_STATUSES = ("pending", "sent")  # not answered, not ended
 PARTICIPANT_ACTOR = "participant via invitation link"
@@ -211,6 +219,23 @@ def unsubscribe_subject(token: str, now: datetime | None = None) -> tuple[Partic
     if invitation is not None and invitation.participant_id != participant.id:
         invitation = None
     return participant, invitation
+
+
+def form_token(link_token: str, action: str) -> str:
+    """The token an answer form on a participant page carries: an HMAC (SHA-256, keyed with the
+    app's secret) of the form's action and the signed link it was served from. Only the server
+    can make it, it needs no cookie or session, and it is valid for this link and form only."""
+    if action not in FORM_ACTIONS:
+        raise ValueError(f"unknown form action {action!r}")
+    key = hmac.new(str(current_app.config["SECRET_KEY"]).encode(), FORM_SALT.encode(), hashlib.sha256).digest()
+    return hmac.new(key, f"{action}\x00{link_token}".encode(), hashlib.sha256).hexdigest()
+
+
+def form_token_valid(link_token: str, action: str, given: str | None) -> bool:
+    """Whether a POSTed form token is the one ``form_token`` made for this link and action."""
+    if not given or not isinstance(given, str):
+        return False
+    return hmac.compare_digest(form_token(link_token, action).encode(), given.encode("utf-8", "replace"))
 
 
 def public_url(endpoint: str, **values) -> str:

@@ -329,6 +329,78 @@ def test_unsubscribing_with_an_address_email_validator_refuses_still_suppresses_
     assert db.session.scalar(select(func.count()).select_from(SuppressionEntry)) == 1
 
 
+# --- the answer forms' own CSRF token (no cookies needed) ----------------------------------------------------
+
+FORM_TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def test_a_participant_whose_browser_keeps_no_cookies_can_accept_and_unsubscribe(world, app):
+    inv, link, _ = _sent(world, 0)
+    _, _, unsub = _sent(world, 1)
+    browser = app.test_client(use_cookies=False)  # sends no cookie, keeps none
+    page = browser.get(link)
+    assert page.status_code == 200 and "Set-Cookie" not in page.headers  # the page needs no session
+    token = FORM_TOKEN.search(page.get_data(as_text=True)).group(1)
+    assert token == invitations.form_token(link.rsplit("/", 1)[1], "respond")
+    answered = browser.post(link, data={"answer": "accept", "csrf_token": token})
+    assert answered.status_code == 200 and 'id="accepted"' in answered.get_data(as_text=True)
+    db.session.expire_all()
+    assert inv.status == "accepted"
+    page = browser.get(unsub)
+    assert "Set-Cookie" not in page.headers
+    done = browser.post(unsub, data={"csrf_token": FORM_TOKEN.search(page.get_data(as_text=True)).group(1)})
+    assert done.status_code == 200 and 'id="unsubscribed"' in done.get_data(as_text=True)
+    db.session.expire_all()
+    assert world["people"][1].consent_status == "opted_out"
+
+
+def test_the_answer_forms_refuse_a_missing_foreign_or_tampered_token_with_a_clear_page(world, app, client):
+    inv, link, unsub = _sent(world, 0)
+    other, other_link, other_unsub = _sent(world, 1)
+    link_token, unsub_token = link.rsplit("/", 1)[1], unsub.rsplit("/", 1)[1]
+    good = invitations.form_token(link_token, "respond")
+    from flask_wtf.csrf import generate_csrf
+    with app.test_request_context():
+        session_token = generate_csrf()  # the signed-in app's kind of token: not this form's
+    refused = {
+        "none": None, "empty": "", "forged": "forged",
+        "tampered": good[:-1] + ("0" if good[-1] != "0" else "1"),
+        "another invitation's": invitations.form_token(other_link.rsplit("/", 1)[1], "respond"),
+        "the unsubscribe form's of this link": invitations.form_token(link_token, "unsubscribe"),
+        "a session CSRF token": session_token,
+    }
+    for name, token in refused.items():
+        data = {"answer": "accept"} | ({} if token is None else {"csrf_token": token})
+        page = client.post(link, data=data)
+        body = page.get_data(as_text=True)
+        assert page.status_code == 400, name
+        assert 'id="form-refused"' in body and "Nothing was changed" in body, name
+        assert f'href="{link}"' in body  # the way back: the page, from the same link
+        assert "Checkout study" not in body and "Secret Workspace Name" not in body
+        assert page.headers["Referrer-Policy"] == "no-referrer"
+    unsub_refused = [None, "forged", invitations.form_token(unsub_token, "respond"),
+                     invitations.form_token(other_unsub.rsplit("/", 1)[1], "unsubscribe")]
+    for token in unsub_refused:
+        page = client.post(unsub, data={} if token is None else {"csrf_token": token})
+        assert page.status_code == 400 and 'id="form-refused"' in page.get_data(as_text=True), token
+    db.session.expire_all()
+    assert (inv.status, other.status) == ("sent", "sent")
+    assert db.session.scalar(select(func.count()).select_from(StudyParticipant)) == 0
+    assert db.session.scalar(select(func.count()).select_from(SuppressionEntry)) == 0
+    assert world["people"][0].consent_status == "opted_in"
+    # A tampered link is still the plain "invalid or expired" 404, even with a good form token.
+    page = client.post(link[:-3] + "xyz", data={"answer": "accept", "csrf_token": good})
+    assert page.status_code == 404 and "invalid or has expired" in page.get_data(as_text=True)
+    # And the right token works from the same client.
+    assert 'id="accepted"' in client.post(link, data={"answer": "accept", "csrf_token": good}).get_data(as_text=True)
+
+
+def test_only_the_participant_answer_views_are_exempt_from_the_session_csrf_check(app):
+    from core.extensions import csrf
+    assert csrf._exempt_views == {"invite.views.respond", "invite.views.unsubscribe"}
+    assert not csrf._exempt_blueprints
+
+
 # --- checked again at send time ----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("change, reason", [
