@@ -14,8 +14,9 @@ From there on this module owns the invitation:
   "message" otherwise) and opens the workspace's incident for that cause, once per cause
   (``services.notifications``); a send that works closes it. The last failed attempt marks the
   invitation "failed", never lost: ``retry_at`` says when the tick tries it again (an hour,
-  doubling, at most a day; at once when another send works). A reminder whose last attempt
-  failed is handed back (``reminders_sent`` as before, due again later). ``failures_for_run``
+  doubling with each round that fails, at most a day; at once when another send works). A
+  reminder whose last attempt failed is handed back (``reminders_sent`` as before, due again an
+  hour later, or at once when another send works). ``failures_for_run``
   lists what failed for the run page. A failed message is not counted as sent (status, the
   daily cap).
 * ``tick`` (periodic) expires invitations whose link ran out, releases failed invitations whose
