@@ -111,6 +111,9 @@ class Config:
     PUBLIC_BASE_URL = _str("PUBLIC_BASE_URL")  # used in links inside emails
     INVITATION_LINK_DAYS = _int("INVITATION_LINK_DAYS", 30)
     DAILY_INVITE_CAP = _int("DAILY_INVITE_CAP", 500)
+    # A send that failed all its quick retries is tried again after this long (doubling each time
+    # it fails again, at most a day), and at once when another send of the workspace works.
+    INVITATION_FAILED_RETRY_MINUTES = _int("INVITATION_FAILED_RETRY_MINUTES", 60)
 
     SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", True)
     SESSION_COOKIE_HTTPONLY = True

@@ -5,9 +5,14 @@ sent over SMTP (STARTTLS and login when configured); without it the embedded out
 delivery: the row is marked sent with transport "outbox" and admins read it in the app.
 A failure is written on the row (status "failed", the error text) and raised as ``MailError``
 so a job can retry it (``deliver(message_id)`` sends an existing row again).
+
+Headers are one line each: a line break (CR, LF or another line end) in a subject is replaced
+by a space before the message is recorded or built, and a recipient address holding one is
+refused (``MailError``), so no caller can add headers through a value (header injection).
 """
 from __future__ import annotations
 
+import re
 import smtplib
 import socket
 import ssl
@@ -21,6 +26,13 @@ from models import OutboxMessage
 from models.types import utcnow
 
 SMTP_TIMEOUT_SECONDS = 30
+# The line ends of str.splitlines: any of them in a header value would end the header there.
+_LINE_BREAK = re.compile(r"[\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+
+
+def one_line(value: str | None) -> str:
+    """A header value with every line break replaced by a space."""
+    return _LINE_BREAK.sub(" ", value or "")
 
 
 class MailError(RuntimeError):
@@ -34,8 +46,10 @@ class MailError(RuntimeError):
 def send_mail(to: str, subject: str, text: str, html: str | None = None,
               workspace_id: int | None = None, invitation_id: int | None = None) -> OutboxMessage:
     """Record and send one message; return its outbox row (status "sent")."""
+    if _LINE_BREAK.search(to or ""):
+        raise MailError("refused: the recipient address contains a line break (CR or LF)")
     message = OutboxMessage(workspace_id=workspace_id, invitation_id=invitation_id, to_addr=to,
-                            subject=subject, body_text=text, body_html=html, status="queued",
+                            subject=one_line(subject), body_text=text, body_html=html, status="queued",
                             transport=_transport())
     db.session.add(message)
     db.session.commit()
@@ -68,8 +82,10 @@ def build_email(message: OutboxMessage) -> EmailMessage:
     cfg = current_app.config
     email = EmailMessage()
     email["From"] = cfg["MAIL_FROM"]
+    if _LINE_BREAK.search(message.to_addr or ""):
+        raise ValueError("the recipient address contains a line break (CR or LF)")
     email["To"] = message.to_addr
-    email["Subject"] = message.subject
+    email["Subject"] = one_line(message.subject)  # rows recorded before subjects were checked
     domain = cfg["MAIL_FROM"].rsplit("@", 1)[-1].strip(" >") or None
     email["Message-ID"] = make_msgid(idstring=f"outbox{message.id}", domain=domain)
     email.set_content(message.body_text)

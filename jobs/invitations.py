@@ -2,7 +2,8 @@
 
 The send jobs are enqueued with RQ retries (``services.invitations.enqueue_send``); the last
 attempt (no retries left) is the one that marks the invitation failed. A per-invitation lock
-keeps a duplicate job from sending while another is mid-send.
+keeps a duplicate job from sending while another is mid-send. A failed invitation is not the
+end: the periodic tick sends it again later (``services.invitations.release_failed``).
 """
 from __future__ import annotations
 
@@ -43,4 +44,4 @@ def tick() -> dict:
     """Periodic: expire, claim and queue due reminders, queue pending sends within the daily cap."""
     result = invitations.tick()
     return {"expired": result.expired, "reminders": len(result.reminders), "stopped": result.stopped,
-            "sends": len(result.sends)}
+            "sends": len(result.sends), "retried": result.retried}

@@ -36,6 +36,12 @@ class Invitation(db.Model):
     consent_evidence = mapped_column(JSONType, default=dict)
     send_attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+    # Why the last send of this invitation or of its reminder failed ("links": no public address
+    # for the links, "mail": the mail server, "message": the message could not be made); cleared
+    # when a send works. The failure is shown on the run and invitation pages meanwhile.
+    failure_cause: Mapped[str | None] = mapped_column(String(20))
+    # A failed invitation is sent again from then on (the periodic tick); None: not waiting.
+    retry_at = mapped_column(UTCDateTime)
     sent_at = mapped_column(UTCDateTime)
     responded_at = mapped_column(UTCDateTime)
     withdrawn_reason: Mapped[str | None] = mapped_column(String(200))

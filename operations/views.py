@@ -46,6 +46,8 @@ def _operations_globals():
         """(what the incident is about, its page): "Import “UK contacts”" or "Salesforce connection
         “Production”", by the subject's current name; None when the subject is gone."""
         kind, _, raw_id = (incident.subject_key or "").partition(":")
+        if kind == "invitations":
+            return "Invitation emails", url_for("operations.incidents")
         if not raw_id.isdigit():
             return None
         if kind == "plan":

@@ -8,15 +8,30 @@ From there on this module owns the invitation:
   at send time, that the person may be contacted (not suppressed, consent still opted in, the
   study still open), respects the workspace's daily cap (beyond it the invitation stays pending
   with the reason and the periodic ``tick`` sends it on a later day), renders the study's
-  template and sends through ``core.mail``. The last failed attempt marks the invitation
-  "failed" with the error (``failures_for_run`` lists them for the run page).
-* ``tick`` (periodic) expires invitations whose link ran out, claims due reminders atomically
+  template and sends through ``core.mail``. Every failed attempt (of the invitation or of a
+  reminder) is recorded on the invitation with its reason and cause (``failure_cause``: "links"
+  when no link can be made, e.g. PUBLIC_BASE_URL unset; "mail" when the mail server refuses;
+  "message" otherwise) and opens the workspace's incident for that cause, once per cause
+  (``services.notifications``); a send that works closes it. The last failed attempt marks the
+  invitation "failed", never lost: ``retry_at`` says when the tick tries it again (an hour,
+  doubling with each round that fails, at most a day; at once when another send works). A
+  reminder whose last attempt failed is handed back (``reminders_sent`` as before, due again an
+  hour later, or at once when another send works). ``failures_for_run``
+  lists what failed for the run page. A failed message is not counted as sent (status, the
+  daily cap).
+* ``tick`` (periodic) expires invitations whose link ran out, releases failed invitations whose
+  ``retry_at`` has come (back to "pending"), claims due reminders atomically
   (``UPDATE ... WHERE reminders_sent = n AND next_reminder_at <= now``) so each is sent once,
   and enqueues pending invitations that are waiting for the cap or were never enqueued.
 * Links are signed (itsdangerous, one salt per purpose): ``respond_url`` opens the participant
   page (accept or decline; expires after INVITATION_LINK_DAYS), ``unsubscribe_url`` stops every
   message. Tokens carry the invitation id, a binding to the row (so a recycled id never matches
   an old link) and a random nonce (each message's links differ).
+* The answer forms on those pages carry ``form_token(link_token, action)``: an HMAC of the
+  link's token and the form's action under the app's secret, checked on POST by
+  ``form_token_valid``. It stands in for the session's CSRF token (the views are exempt from
+  it), so a participant whose browser keeps no cookies can still answer, while a POST that
+  did not come from the page we served (no token, another link's, another form's) is refused.
 * ``unsubscribe`` puts the person on the suppression list (audited as "participant via
   unsubscribe link"), sets their consent to opted out and withdraws their open invitations.
 
@@ -37,6 +52,8 @@ plan's recorded confirmation) for ``templates/invite/_consent_evidence.html``.
 from __future__ import annotations
 
 import hashlib
+import hmac
+import logging
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta, timezone
@@ -46,7 +63,7 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app, has_request_context, request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 
 from core.extensions import db
 from core.mail import MailError, deliver, send_mail
@@ -57,8 +74,12 @@ from models.types import utcnow
 from services import audit, research, suppression
 from services import templates_merge as merge
 
+log = logging.getLogger("terapage.invitations")
+
 RESPOND_SALT = "terapage.invitation.respond"
 UNSUBSCRIBE_SALT = "terapage.invitation.unsubscribe"
+FORM_SALT = "terapage.invitation.form"
+FORM_ACTIONS = ("respond", "unsubscribe")
 UNSUBSCRIBE_LINK_DAYS = 400  # an unsubscribe link must keep working long after the invitation
 OPEN_STATUSES = ("pending", "sent")  # not answered, not ended
 PARTICIPANT_ACTOR = "participant via invitation link"
@@ -73,6 +94,10 @@ TARGET_COLUMNS = {"study": "study_id", "activity": "activity_id", "community": "
 
 class InvitationError(RuntimeError):
     """Something an invitation cannot do (the message says what, for a person)."""
+
+
+class LinkError(InvitationError):
+    """A message's links cannot be made (no public address configured)."""
 
 
 class TemplateError(ValueError):
@@ -213,13 +238,30 @@ def unsubscribe_subject(token: str, now: datetime | None = None) -> tuple[Partic
     return participant, invitation
 
 
+def form_token(link_token: str, action: str) -> str:
+    """The token an answer form on a participant page carries: an HMAC (SHA-256, keyed with the
+    app's secret) of the form's action and the signed link it was served from. Only the server
+    can make it, it needs no cookie or session, and it is valid for this link and form only."""
+    if action not in FORM_ACTIONS:
+        raise ValueError(f"unknown form action {action!r}")
+    key = hmac.new(str(current_app.config["SECRET_KEY"]).encode(), FORM_SALT.encode(), hashlib.sha256).digest()
+    return hmac.new(key, f"{action}\x00{link_token}".encode(), hashlib.sha256).hexdigest()
+
+
+def form_token_valid(link_token: str, action: str, given: str | None) -> bool:
+    """Whether a POSTed form token is the one ``form_token`` made for this link and action."""
+    if not given or not isinstance(given, str):
+        return False
+    return hmac.compare_digest(form_token(link_token, action).encode(), given.encode("utf-8", "replace"))
+
+
 def public_url(endpoint: str, **values) -> str:
     """An absolute URL for a link in a message (PUBLIC_BASE_URL; the request's host as a fallback)."""
     base = current_app.config.get("PUBLIC_BASE_URL")
     if not base and has_request_context():
         base = request.host_url
     if not base:
-        raise InvitationError("PUBLIC_BASE_URL is not set: messages need the site's public address for their links")
+        raise LinkError("PUBLIC_BASE_URL is not set: messages need the site's public address for their links")
     parts = urlsplit(base)
     adapter = current_app.url_map.bind(parts.netloc, script_name=parts.path.rstrip("/") or "/",
                                        url_scheme=parts.scheme or "https")
@@ -442,8 +484,10 @@ def _day_bounds(workspace: Workspace, now: datetime) -> tuple[datetime, datetime
 def sent_today(workspace: Workspace, now: datetime) -> int:
     """Invitation and reminder messages of the workspace recorded today (its time zone)."""
     start, end = _day_bounds(workspace, now)
+    # A failed message is not counted (it was not sent); sending it again checks the cap anew.
     return db.session.scalar(select(func.count()).select_from(OutboxMessage).where(
         OutboxMessage.workspace_id == workspace.id, OutboxMessage.invitation_id.is_not(None),
+        OutboxMessage.status != "failed",
         OutboxMessage.created_at >= start, OutboxMessage.created_at < end)) or 0
 
 
@@ -530,6 +574,12 @@ def _plan_days(invitation: Invitation) -> list:
     return list(plan.reminder_days or []) if plan is not None else []
 
 
+def _counted(message: OutboxMessage | None) -> bool:
+    """Whether a recorded message already counts towards today's cap (queued or sent; a failed
+    one does not, so sending it again must find room like a new one)."""
+    return message is not None and message.status != "failed"
+
+
 def _deliver_or_send(invitation: Invitation, number: int, kind: str, now: datetime) -> OutboxMessage:
     existing = _message_row(invitation.id, number)
     if existing is not None:
@@ -538,6 +588,45 @@ def _deliver_or_send(invitation: Invitation, number: int, kind: str, now: dateti
     rendered = compose(invitation, kind, now=now)
     return send_mail(participant.email, rendered.subject, rendered.text, html=rendered.html,
                      workspace_id=invitation.workspace_id, invitation_id=invitation.id)
+
+
+def failure_cause(exc: Exception) -> str:
+    """Which incident a failed send belongs to: "links", "mail" or "message"."""
+    if isinstance(exc, LinkError):
+        return "links"
+    if isinstance(exc, MailError):
+        return "mail"
+    return "message"
+
+
+def retry_delay(invitation: Invitation) -> timedelta:
+    """How long a finally failed send waits before the tick tries it again: the configured
+    minutes, doubling with each round of attempts that failed, at most a day."""
+    base = timedelta(minutes=current_app.config.get("INVITATION_FAILED_RETRY_MINUTES", 60))
+    rounds = max(1, -(-(invitation.send_attempts or 0) // (SEND_RETRIES + 1)))
+    return min(timedelta(days=1), base * 2 ** min(rounds - 1, 10))
+
+
+def _report_failure(workspace_id: int, exc: Exception) -> None:
+    """Open (or count on) the workspace's incident for this cause. The failure is already on the
+    invitation: a problem while reporting it must not hide the send's own error."""
+    from services.notifications import notify_invitation_send_failed
+
+    try:
+        notify_invitation_send_failed(workspace_id, failure_cause(exc), str(exc)[:500])
+    except Exception:  # noqa: BLE001 - the send's error is what the job raises and retries on
+        log.exception("could not open the invitation incident of workspace %s", workspace_id)
+        db.session.rollback()
+
+
+def _report_success(workspace_id: int) -> None:
+    from services.notifications import notify_invitation_sent
+
+    try:
+        notify_invitation_sent(workspace_id)
+    except Exception:  # noqa: BLE001 - the message went; the sweep of incidents is not its concern
+        log.exception("could not close the invitation incidents of workspace %s", workspace_id)
+        db.session.rollback()
 
 
 def send(invitation_id: int, *, now: datetime | None = None, final_attempt: bool = True) -> str:
@@ -555,8 +644,7 @@ def send(invitation_id: int, *, now: datetime | None = None, final_attempt: bool
         db.session.commit()
         return "withdrawn"
     workspace = _lock_workspace(invitation.workspace_id)
-    retrying = _message_row(invitation.id, 0) is not None
-    if not retrying and cap_room(workspace, now) <= 0:
+    if not _counted(_message_row(invitation.id, 0)) and cap_room(workspace, now) <= 0:
         invitation.last_error = _cap_reason(workspace)
         db.session.commit()
         return "deferred"
@@ -567,18 +655,25 @@ def send(invitation_id: int, *, now: datetime | None = None, final_attempt: bool
         invitation = db.session.get(Invitation, invitation_id)
         invitation.send_attempts = (invitation.send_attempts or 0) + 1
         invitation.last_error = str(exc)[:2000]
+        invitation.failure_cause = failure_cause(exc)
         if final_attempt:
             invitation.status = "failed"
+            invitation.retry_at = now + retry_delay(invitation)
+        workspace_id = invitation.workspace_id
         db.session.commit()
+        _report_failure(workspace_id, exc)
         raise
     invitation.status = "sent"
     invitation.sent_at = now
     invitation.send_attempts = (invitation.send_attempts or 0) + 1
     invitation.last_error = None
+    invitation.failure_cause = None
+    invitation.retry_at = None
     invitation.expires_at = now + timedelta(days=current_app.config["INVITATION_LINK_DAYS"])
     invitation.reminders_sent = 0
     invitation.next_reminder_at = _reminder_at(invitation, _plan_days(invitation), 0)
     db.session.commit()
+    _report_success(invitation.workspace_id)
     return "sent"
 
 
@@ -623,8 +718,7 @@ def send_reminder(invitation_id: int, number: int, *, now: datetime | None = Non
         _stop_reminders(invitation, "the invitation expired", withdraw_it=False)
         return "stopped"
     workspace = _lock_workspace(invitation.workspace_id)
-    retrying = _message_row(invitation.id, number) is not None
-    if not retrying and cap_room(workspace, now) <= 0:
+    if not _counted(_message_row(invitation.id, number)) and cap_room(workspace, now) <= 0:
         _, next_day = _day_bounds(workspace, now)
         db.session.execute(update(Invitation).where(Invitation.id == invitation.id,
                                                     Invitation.reminders_sent == number)
@@ -639,10 +733,23 @@ def send_reminder(invitation_id: int, number: int, *, now: datetime | None = Non
         db.session.rollback()
         invitation = db.session.get(Invitation, invitation_id)
         invitation.last_error = f"Reminder {number}: {exc}"[:2000]
+        invitation.failure_cause = failure_cause(exc)
+        workspace_id = invitation.workspace_id
         db.session.commit()
+        if final_attempt:
+            # The claim is handed back: the reminder is due again later, never lost (the tick
+            # claims it anew; a message already recorded for it is the one sent then).
+            db.session.execute(update(Invitation).where(Invitation.id == invitation_id,
+                                                        Invitation.reminders_sent == number)
+                               .values(reminders_sent=number - 1, next_reminder_at=now + retry_delay(invitation))
+                               .execution_options(synchronize_session=False))
+            db.session.commit()
+        _report_failure(workspace_id, exc)
         raise
     invitation.last_error = None
+    invitation.failure_cause = None
     db.session.commit()
+    _report_success(invitation.workspace_id)
     return "sent"
 
 
@@ -655,19 +762,31 @@ def expire_overdue(now: datetime) -> int:
     return result.rowcount
 
 
+def release_failed(now: datetime) -> int:
+    """Failed invitations whose ``retry_at`` has come go back to "pending" (their error stays
+    shown until a send works); the tick then queues them within the daily cap."""
+    result = db.session.execute(
+        update(Invitation).where(Invitation.status == "failed", Invitation.retry_at.is_not(None),
+                                 Invitation.retry_at <= now)
+        .values(status="pending", retry_at=None).execution_options(synchronize_session=False))
+    db.session.commit()
+    return result.rowcount
+
+
 @dataclass
 class TickResult:
     expired: int = 0
     reminders: list[tuple[int, int]] = field(default_factory=list)  # (invitation id, reminder number)
     stopped: int = 0
     sends: list[int] = field(default_factory=list)
+    retried: int = 0  # failed invitations whose retry time came: pending again, sent below
 
 
 def tick(now: datetime | None = None, *, enqueue: bool = True, connection=None) -> TickResult:
     """The periodic task: expire, claim due reminders, and send pending invitations the daily cap
     held back (or that were never queued), within each workspace's room for today."""
     now = now or utcnow()
-    result = TickResult(expired=expire_overdue(now))
+    result = TickResult(expired=expire_overdue(now), retried=release_failed(now))
     due = db.session.scalars(select(Invitation).where(Invitation.status == "sent",
                                                       Invitation.next_reminder_at.is_not(None),
                                                       Invitation.next_reminder_at <= now)
@@ -759,9 +878,12 @@ def unsubscribe(participant: Participant, invitation: Invitation | None = None) 
 # --- for the run and operations pages ---------------------------------------------------------------------
 
 def failures_for_run(run_id: int) -> list[tuple[Invitation, Participant]]:
-    """Invitations of a run whose sending finally failed, with the person, newest first."""
+    """Invitations of a run whose last send (the invitation's or a reminder's) failed, with the
+    person, newest first: finally failed (waiting for ``retry_at``) or still being retried."""
     return db.session.execute(select(Invitation, Participant).join(Participant, Participant.id == Invitation.participant_id)
-                              .where(Invitation.run_id == run_id, Invitation.status == "failed")
+                              .where(Invitation.run_id == run_id,
+                                     or_(Invitation.status == "failed",
+                                         Invitation.status.in_(OPEN_STATUSES) & Invitation.failure_cause.is_not(None)))
                               .order_by(Invitation.id.desc())).all()
 
 

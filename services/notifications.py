@@ -1,4 +1,5 @@
-"""Incidents: a failing plan or a connection needing reconnect, told to admins once until it recovers.
+"""Incidents: a failing plan, a connection needing reconnect or invitation emails that cannot be
+sent, told to admins once until it recovers.
 
 Two hooks, called by whoever changes the state (and by the periodic sweep below, so an incident
 is never missed when a caller forgets or a process dies between the change and the call):
@@ -9,6 +10,17 @@ is never missed when a caller forgets or a process dies between the change and t
 * ``notify_connection_status(connection)``: after a connection's status changes. Needs reconnect
   opens the connection's incident; connected (a reconnect) or disconnected (someone chose to)
   closes it.
+
+Invitation sending has two more (called by ``services.invitations``, not by the sweep: only a
+send attempt knows whether sending works):
+
+* ``notify_invitation_send_failed(workspace_id, cause, reason)``: a send of an invitation or a
+  reminder failed. One incident per cause ("invitations:links" when no link can be made,
+  "invitations:mail" when the mail server fails, "invitations:message" when the message cannot
+  be made), not one per email; each further failure raises ``occurrences``.
+* ``notify_invitation_sent(workspace_id)``: a send worked, so sending works again: the open
+  invitation incidents of the workspace close, and invitations and reminders waiting to be tried
+  again after a failure are due at once (the periodic tick sends them).
 
 Both are idempotent: calling them twice for one state changes nothing and mails no one twice.
 An incident is one row per subject ("plan:5", "connection:2") while open; the workspace admins
@@ -23,7 +35,7 @@ import zlib
 from datetime import timedelta
 
 from flask import current_app, url_for
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, update
 
 from core.extensions import db
 from core.mail import MailError, send_mail
@@ -37,6 +49,18 @@ log = logging.getLogger("terapage.notifications")
 
 KIND_RUN_FAILED = "run_failed"
 KIND_NEEDS_RECONNECT = "needs_reconnect"
+KIND_INVITATIONS_FAILING = "invitations_failing"
+INVITATION_CAUSES = ("links", "mail", "message")
+_INVITATION_WHAT = {
+    "links": "Invitation emails cannot be sent: their links cannot be made",
+    "mail": "Invitation emails cannot be sent: the mail server did not accept them",
+    "message": "Invitation emails cannot be sent: the message could not be made",
+}
+_SUBJECTS = {
+    KIND_RUN_FAILED: "Terapage: an import is failing",
+    KIND_NEEDS_RECONNECT: "Terapage: a Salesforce connection needs reconnecting",
+    KIND_INVITATIONS_FAILING: "Terapage: invitation emails cannot be sent",
+}
 FAILED_STATUSES = (RUN_FAILED, RUN_INTERRUPTED)
 FINAL_STATUSES = (RUN_FAILED, RUN_INTERRUPTED, RUN_SUCCEEDED, "partial", "skipped")
 SWEEP_LOOKBACK = timedelta(hours=6)
@@ -48,6 +72,10 @@ def plan_key(plan_id: int) -> str:
 
 def connection_key(connection_id: int) -> str:
     return f"connection:{connection_id}"
+
+
+def invitations_key(cause: str) -> str:
+    return f"invitations:{cause}"
 
 
 # --- reading ------------------------------------------------------------------------------------
@@ -117,6 +145,42 @@ def notify_connection_status(connection: SalesforceConnection) -> Incident | Non
                f"needs to be reconnected: {reason} Scheduled imports on it are held until then.")
     return _open(connection.workspace_id, KIND_NEEDS_RECONNECT, key, message, opened_at=utcnow(),
                  link=_url("operations.connection_status", connection_id=connection.id), count=None)
+
+
+def notify_invitation_send_failed(workspace_id: int, cause: str, reason: str) -> Incident:
+    """Open the workspace's incident for this cause of failed invitation sends, or count one more
+    failure on it. Admins are emailed when it opens, not for each email that fails. Commits."""
+    if cause not in INVITATION_CAUSES:
+        raise ValueError(f"unknown cause {cause!r}")
+    message = (f"{_INVITATION_WHAT[cause]} ({reason}). Nothing is lost: the invitations and reminders "
+               "are kept and sent once sending works again.")
+    return _open(workspace_id, KIND_INVITATIONS_FAILING, invitations_key(cause), message[:4000],
+                 opened_at=utcnow(), link=_url("operations.incidents"),
+                 count=lambda incident: (incident.occurrences or 1) + 1)
+
+
+def notify_invitation_sent(workspace_id: int) -> int:
+    """A send worked: close the workspace's open invitation incidents and make every send waiting
+    after a failure due now. Returns how many incidents closed (one query when none is open)."""
+    from models import Invitation
+
+    keys = [invitations_key(cause) for cause in INVITATION_CAUSES]
+    incidents = db.session.scalars(select(Incident).where(
+        Incident.workspace_id == workspace_id, Incident.subject_key.in_(keys), Incident.closed_at.is_(None))).all()
+    if not incidents:
+        return 0
+    now = utcnow()
+    for incident in incidents:
+        incident.closed_at = now
+    # What failed while the incident was open is tried again by the next tick, not in an hour.
+    db.session.execute(update(Invitation).where(
+        Invitation.workspace_id == workspace_id, Invitation.status == "failed", Invitation.retry_at > now)
+        .values(retry_at=now).execution_options(synchronize_session=False))
+    db.session.execute(update(Invitation).where(
+        Invitation.workspace_id == workspace_id, Invitation.status == "sent", Invitation.failure_cause.is_not(None),
+        Invitation.next_reminder_at > now).values(next_reminder_at=now).execution_options(synchronize_session=False))
+    db.session.commit()
+    return len(incidents)
 
 
 # --- the periodic sweep ----------------------------------------------------------------------------
@@ -197,8 +261,7 @@ def _mail_admins(incident: Incident, link: str | None = None) -> int:
     recipients = admin_emails(incident.workspace_id)
     if not recipients:
         return 0
-    subject = ("Terapage: an import is failing" if incident.kind == KIND_RUN_FAILED
-               else "Terapage: a Salesforce connection needs reconnecting")
+    subject = _SUBJECTS.get(incident.kind, "Terapage: something needs your attention")
     body = (f"{incident.message}\n\n"
             + (f"Details: {link}\n\n" if link else "")
             + "You are told once; Terapage tells you again only after it has recovered and fails anew.\n")

@@ -20,6 +20,11 @@ import re
 from dataclasses import dataclass
 from html.parser import HTMLParser
 
+# Every character Python's email package (and str.splitlines) treats as a line end: one in a
+# Subject header would end the header and let the rest be read as headers of its own.
+LINE_BREAK_RE = re.compile(r"[\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+SUBJECT_LINE_BREAK = ("Subject: write the subject on one line (it contains a line break, CR or LF, which "
+                      "would let the subject add email headers of its own).")
 FIELD_RE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 BRACES_RE = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)  # anything in double braces, field or not
 
@@ -115,6 +120,8 @@ def check(subject: str, body_text: str, body_html: str | None, target_type: str)
                             + ", ".join("{{%s}}" % b for b in bad))
     if not (subject or "").strip():
         problems.append("Subject: write a subject.")
+    elif has_line_break(subject):
+        problems.append(SUBJECT_LINE_BREAK)
     if not (body_text or "").strip():
         problems.append("Text: write the plain-text message.")
     for label, source in (("Text", body_text), ("HTML", body_html)):
@@ -126,6 +133,15 @@ def check(subject: str, body_text: str, body_html: str | None, target_type: str)
         if "unsubscribe_link" not in used:
             problems.append(f"{label}: include {{{{unsubscribe_link}}}}: every message must let the person opt out.")
     return problems
+
+
+def has_line_break(text: str | None) -> bool:
+    return bool(LINE_BREAK_RE.search(text or ""))
+
+
+def one_line(text: str | None) -> str:
+    """``text`` with every line break replaced by a space (a header value stays one line)."""
+    return LINE_BREAK_RE.sub(" ", text or "")
 
 
 def merge_text(source: str, values: dict[str, str]) -> str:

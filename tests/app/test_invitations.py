@@ -329,6 +329,78 @@ def test_unsubscribing_with_an_address_email_validator_refuses_still_suppresses_
     assert db.session.scalar(select(func.count()).select_from(SuppressionEntry)) == 1
 
 
+# --- the answer forms' own CSRF token (no cookies needed) ----------------------------------------------------
+
+FORM_TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def test_a_participant_whose_browser_keeps_no_cookies_can_accept_and_unsubscribe(world, app):
+    inv, link, _ = _sent(world, 0)
+    _, _, unsub = _sent(world, 1)
+    browser = app.test_client(use_cookies=False)  # sends no cookie, keeps none
+    page = browser.get(link)
+    assert page.status_code == 200 and "Set-Cookie" not in page.headers  # the page needs no session
+    token = FORM_TOKEN.search(page.get_data(as_text=True)).group(1)
+    assert token == invitations.form_token(link.rsplit("/", 1)[1], "respond")
+    answered = browser.post(link, data={"answer": "accept", "csrf_token": token})
+    assert answered.status_code == 200 and 'id="accepted"' in answered.get_data(as_text=True)
+    db.session.expire_all()
+    assert inv.status == "accepted"
+    page = browser.get(unsub)
+    assert "Set-Cookie" not in page.headers
+    done = browser.post(unsub, data={"csrf_token": FORM_TOKEN.search(page.get_data(as_text=True)).group(1)})
+    assert done.status_code == 200 and 'id="unsubscribed"' in done.get_data(as_text=True)
+    db.session.expire_all()
+    assert world["people"][1].consent_status == "opted_out"
+
+
+def test_the_answer_forms_refuse_a_missing_foreign_or_tampered_token_with_a_clear_page(world, app, client):
+    inv, link, unsub = _sent(world, 0)
+    other, other_link, other_unsub = _sent(world, 1)
+    link_token, unsub_token = link.rsplit("/", 1)[1], unsub.rsplit("/", 1)[1]
+    good = invitations.form_token(link_token, "respond")
+    from flask_wtf.csrf import generate_csrf
+    with app.test_request_context():
+        session_token = generate_csrf()  # the signed-in app's kind of token: not this form's
+    refused = {
+        "none": None, "empty": "", "forged": "forged",
+        "tampered": good[:-1] + ("0" if good[-1] != "0" else "1"),
+        "another invitation's": invitations.form_token(other_link.rsplit("/", 1)[1], "respond"),
+        "the unsubscribe form's of this link": invitations.form_token(link_token, "unsubscribe"),
+        "a session CSRF token": session_token,
+    }
+    for name, token in refused.items():
+        data = {"answer": "accept"} | ({} if token is None else {"csrf_token": token})
+        page = client.post(link, data=data)
+        body = page.get_data(as_text=True)
+        assert page.status_code == 400, name
+        assert 'id="form-refused"' in body and "Nothing was changed" in body, name
+        assert f'href="{link}"' in body  # the way back: the page, from the same link
+        assert "Checkout study" not in body and "Secret Workspace Name" not in body
+        assert page.headers["Referrer-Policy"] == "no-referrer"
+    unsub_refused = [None, "forged", invitations.form_token(unsub_token, "respond"),
+                     invitations.form_token(other_unsub.rsplit("/", 1)[1], "unsubscribe")]
+    for token in unsub_refused:
+        page = client.post(unsub, data={} if token is None else {"csrf_token": token})
+        assert page.status_code == 400 and 'id="form-refused"' in page.get_data(as_text=True), token
+    db.session.expire_all()
+    assert (inv.status, other.status) == ("sent", "sent")
+    assert db.session.scalar(select(func.count()).select_from(StudyParticipant)) == 0
+    assert db.session.scalar(select(func.count()).select_from(SuppressionEntry)) == 0
+    assert world["people"][0].consent_status == "opted_in"
+    # A tampered link is still the plain "invalid or expired" 404, even with a good form token.
+    page = client.post(link[:-3] + "xyz", data={"answer": "accept", "csrf_token": good})
+    assert page.status_code == 404 and "invalid or has expired" in page.get_data(as_text=True)
+    # And the right token works from the same client.
+    assert 'id="accepted"' in client.post(link, data={"answer": "accept", "csrf_token": good}).get_data(as_text=True)
+
+
+def test_only_the_participant_answer_views_are_exempt_from_the_session_csrf_check(app):
+    from core.extensions import csrf
+    assert csrf._exempt_views == {"invite.views.respond", "invite.views.unsubscribe"}
+    assert not csrf._exempt_blueprints
+
+
 # --- checked again at send time ----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("change, reason", [
@@ -516,8 +588,158 @@ def test_without_a_public_address_the_failure_says_so(world, app, monkeypatch):
     with pytest.raises(invitations.InvitationError):
         invitations.send(inv.id, now=T0)
     db.session.refresh(inv)
-    assert inv.status == "failed"
+    assert (inv.status, inv.failure_cause) == ("failed", "links")
     assert inv.last_error.startswith("PUBLIC_BASE_URL is not set")
+
+
+def _admin(world):
+    """Grace as the workspace's admin: incidents are emailed to admins."""
+    db.session.add(Membership(user_id=world["grace"].id, workspace_id=world["ws"].id, role="admin"))
+    db.session.commit()
+
+
+def _incidents(world):
+    from models import Incident
+    db.session.expire_all()
+    return db.session.scalars(select(Incident).where(Incident.workspace_id == world["ws"].id)
+                              .order_by(Incident.id)).all()
+
+
+def _admin_mail(world):
+    return [m for m in outbox() if m.invitation_id is None and m.to_addr == world["grace"].email]
+
+
+def test_without_a_public_address_every_failure_shows_one_incident_opens_and_nothing_is_lost(world, app, client,
+                                                                                          monkeypatch):
+    _admin(world)
+    monkeypatch.setitem(app.config, "PUBLIC_BASE_URL", None)
+    rows = [invite(world, i) for i in range(3)]
+    for row in rows:
+        with pytest.raises(invitations.LinkError):
+            invitations.send(row.id, now=T0, final_attempt=False)
+        with pytest.raises(invitations.LinkError):
+            invitations.send(row.id, now=T0, final_attempt=True)
+    db.session.expire_all()
+    for row in rows:  # each failed send, with its reason; not sent, not counted, kept for later
+        assert (row.status, row.failure_cause, row.send_attempts, row.sent_at) == ("failed", "links", 2, None)
+        assert row.last_error.startswith("PUBLIC_BASE_URL is not set")
+        assert row.retry_at == T0 + timedelta(minutes=60)
+    assert [m for m in outbox() if m.invitation_id is not None] == []
+    assert invitations.sent_today(world["ws"], T0) == 0
+    # One incident for the cause, not one per email; the admins are emailed once.
+    [incident] = _incidents(world)
+    assert (incident.kind, incident.subject_key, incident.closed_at) == ("invitations_failing", "invitations:links", None)
+    assert incident.occurrences == 6  # every failed attempt counted on it
+    assert "PUBLIC_BASE_URL is not set" in incident.message and "Nothing is lost" in incident.message
+    [mail] = _admin_mail(world)
+    assert mail.subject == "Terapage: invitation emails cannot be sent" and incident.notified_at is not None
+    # Where admins look: the run page lists each failed send with its reason, the banner the incident.
+    from tests.support.web import sign_in
+    sign_in(client, world["ada"], world["ws"].id)
+    page = client.get(f"/operations/runs/{world['run'].id}").get_data(as_text=True)
+    assert "Invitations that could not be sent (3)" in page
+    assert page.count("PUBLIC_BASE_URL is not set") >= 3 and "No link can be made" in page
+    assert 'data-incident="invitations:links"' in page
+    detail = client.get(f"/invitations/{rows[0].id}").get_data(as_text=True)
+    assert 'id="invitation-retry"' in detail and "PUBLIC_BASE_URL is not set" in detail
+
+    # Fixed: the tick sends them again once their retry time comes; the first success closes it.
+    monkeypatch.setitem(app.config, "PUBLIC_BASE_URL", "https://research.example")
+    early = invitations.tick(T0 + timedelta(minutes=30), enqueue=False)
+    assert (early.retried, early.sends) == (0, [])
+    due = invitations.tick(T0 + timedelta(minutes=61), enqueue=False)
+    assert due.retried == 3 and sorted(due.sends) == sorted(r.id for r in rows)
+    for row in rows:
+        assert invitations.send(row.id, now=T0 + timedelta(minutes=61)) == "sent"
+    db.session.expire_all()
+    assert {(r.status, r.failure_cause, r.last_error, r.retry_at) for r in rows} == {("sent", None, None, None)}
+    [incident] = _incidents(world)
+    assert incident.closed_at is not None
+    assert len(_admin_mail(world)) == 1  # told once: no mail for the recovery, none per email
+    assert "could not be sent" not in client.get(f"/operations/runs/{world['run'].id}").get_data(as_text=True)
+
+
+def test_a_refusing_mail_server_keeps_the_invitation_and_the_failure_does_not_count_against_the_cap(
+        world, app, smtp_server, monkeypatch):
+    from tests.conftest_smtp import free_port
+    world["ws"].daily_invite_cap = 1
+    db.session.commit()
+    monkeypatch.setitem(app.config, "MAIL_SMTP_HOST", smtp_server.host)
+    monkeypatch.setitem(app.config, "MAIL_SMTP_PORT", free_port())  # the server refuses connections
+    first, second = invite(world, 0), invite(world, 1)
+    for row in (first, second):
+        with pytest.raises(MailError):
+            invitations.send(row.id, now=T0, final_attempt=True)
+    db.session.expire_all()
+    assert {(r.status, r.failure_cause) for r in (first, second)} == {("failed", "mail")}
+    assert [m.status for m in outbox(first.id)] == ["failed"]
+    assert invitations.sent_today(world["ws"], T0) == 0  # a failed message is not counted as sent
+    [incident] = _incidents(world)
+    assert (incident.subject_key, incident.occurrences) == ("invitations:mail", 2)
+    assert "mail server did not accept them" in incident.message
+
+    monkeypatch.setitem(app.config, "MAIL_SMTP_PORT", smtp_server.port)  # the server is back
+    now = invitations.utcnow() + timedelta(minutes=2)
+    first.status = "pending"  # as the tick releases it
+    db.session.commit()
+    assert invitations.send(first.id, now=now) == "sent"
+    assert [m.status for m in outbox(first.id)] == ["sent"]  # the same recorded message, not a second
+    [incident] = _incidents(world)
+    assert incident.closed_at is not None
+    # Sending works again: the other failed invitation is due now, not in an hour; the cap holds.
+    db.session.expire_all()
+    assert second.retry_at <= invitations.utcnow()
+    result = invitations.tick(now, enqueue=False)
+    assert result.retried == 1 and result.sends == []  # pending again, but today's one message went
+    assert invitations.send(second.id, now=now) == "deferred"
+    db.session.expire_all()
+    assert second.status == "pending" and "daily limit" in second.last_error
+    assert [e.rcpt_tos for e in smtp_server.envelopes] == [["p0@people.example"]]
+
+
+def test_a_reminder_that_finally_fails_is_handed_back_and_sent_later(world, app, smtp_server, monkeypatch):
+    from tests.conftest_smtp import free_port
+    monkeypatch.setitem(app.config, "MAIL_SMTP_HOST", smtp_server.host)
+    monkeypatch.setitem(app.config, "MAIL_SMTP_PORT", smtp_server.port)
+    inv, _, _ = _sent(world)
+    day3 = T0 + timedelta(days=3)
+    assert invitations.tick(day3, enqueue=False).reminders == [(inv.id, 1)]
+    monkeypatch.setitem(app.config, "MAIL_SMTP_PORT", free_port())
+    with pytest.raises(MailError):
+        invitations.send_reminder(inv.id, 1, now=day3, final_attempt=False)
+    db.session.expire_all()
+    assert (inv.reminders_sent, inv.failure_cause) == (1, "mail")  # still claimed: RQ retries it
+    with pytest.raises(MailError):
+        invitations.send_reminder(inv.id, 1, now=day3, final_attempt=True)
+    db.session.expire_all()
+    assert (inv.status, inv.reminders_sent, inv.next_reminder_at) == ("sent", 0, day3 + timedelta(minutes=60))
+    assert inv.last_error.startswith("Reminder 1: ") and inv.failure_cause == "mail"
+    [(listed, _)] = invitations.failures_for_run(world["run"].id)
+    assert listed.id == inv.id
+    from flask import render_template
+    with app.test_request_context():
+        html = render_template("invite/_run_failures.html", failures=invitations.failures_for_run(world["run"].id))
+    assert "<td>Reminder 1</td>" in html and "retrying" in html
+    [incident] = _incidents(world)
+    assert incident.subject_key == "invitations:mail" and incident.closed_at is None
+
+    monkeypatch.setitem(app.config, "MAIL_SMTP_PORT", smtp_server.port)
+    later = day3 + timedelta(minutes=61)
+    assert invitations.tick(later, enqueue=False).reminders == [(inv.id, 1)]
+    assert invitations.send_reminder(inv.id, 1, now=later) == "sent"
+    db.session.expire_all()
+    assert (inv.reminders_sent, inv.failure_cause, inv.last_error) == (1, None, None)
+    assert [m.status for m in outbox(inv.id)] == ["sent", "sent"]  # the failed reminder row, sent once
+    assert [m["Subject"] for m in smtp_server.messages][-1] == "Reminder: you're invited to Checkout study"
+    assert _incidents(world)[0].closed_at is not None
+    assert invitations.failures_for_run(world["run"].id) == []
+
+
+def test_a_finally_failed_send_waits_longer_each_round_at_most_a_day(world, app):
+    inv = invite(world)
+    for attempts, minutes in ((1, 60), (4, 60), (5, 120), (8, 120), (9, 240), (400, 24 * 60)):
+        inv.send_attempts = attempts
+        assert invitations.retry_delay(inv) == timedelta(minutes=minutes), attempts
 
 
 # --- consent evidence ----------------------------------------------------------------------------------------

@@ -113,3 +113,33 @@ def test_recent_outbox_is_newest_first_and_scoped_to_the_workspace(app, workspac
     send_mail("q@example.com", "Other workspace", "Body", workspace_id=other.id)
     assert [m.subject for m in recent_outbox(workspace.id, limit=2)] == ["Message 2", "Message 1"]
     assert [m.subject for m in recent_outbox(other.id, limit=10)] == ["Other workspace"]
+
+
+def test_a_line_break_in_the_subject_never_reaches_the_headers(app, workspace, smtp_server, monkeypatch):
+    """Defence in depth behind the template check: whatever a caller passes, the subject stays one
+    header line (the break becomes a space) and no header is added."""
+    use_smtp(monkeypatch, app, smtp_server)
+    message = send_mail("p@example.com", "Hello\r\nBcc: all@evil.example\nX-Evil: 1", "Body",
+                        workspace_id=workspace.id)
+    assert message.subject == "Hello  Bcc: all@evil.example X-Evil: 1"
+    [received] = smtp_server.messages
+    assert received["Bcc"] is None and received["X-Evil"] is None
+    assert received["Subject"] == "Hello  Bcc: all@evil.example X-Evil: 1"
+    assert smtp_server.envelopes[0].rcpt_tos == ["p@example.com"]
+
+
+def test_a_row_recorded_with_a_line_break_is_sent_on_one_line(app, workspace, smtp_server, monkeypatch):
+    row = OutboxMessage(workspace_id=workspace.id, to_addr="p@example.com", subject="Old\r\nBcc: x@evil.example",
+                        body_text="Body", status="failed", transport="smtp")
+    db.session.add(row)
+    db.session.commit()
+    use_smtp(monkeypatch, app, smtp_server)
+    assert deliver(row.id).status == "sent"
+    [received] = smtp_server.messages
+    assert received["Bcc"] is None and received["Subject"] == "Old  Bcc: x@evil.example"
+
+
+def test_a_recipient_with_a_line_break_is_refused_before_anything_is_recorded(app, workspace):
+    with pytest.raises(MailError, match="line break"):
+        send_mail("p@example.com\r\nBcc: all@evil.example", "Hi", "Body", workspace_id=workspace.id)
+    assert OutboxMessage.query.count() == 0

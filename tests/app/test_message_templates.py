@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from sqlalchemy import select
 
 from core.extensions import db
@@ -161,6 +162,38 @@ def test_a_template_with_problems_is_not_saved_and_says_why(app):
     assert response.status_code == 422
     assert "Subject: unknown merge field {{workspace.name}}" in html
     assert "Text: include {{accept_link}} so the person can reply." in html
+    assert db.session.scalar(select(MessageTemplate)) is None
+
+
+@pytest.mark.parametrize("subject", ["Hi\r\nBcc: all@evil.example", "Hi\nBcc: all@evil.example",
+                                     "Hi\rBcc: all@evil.example", "Hi\u2028Bcc: all@evil.example"])
+def test_a_subject_with_a_line_break_is_refused_with_a_field_error(app, subject):
+    """Header injection: a CR or LF in the subject would add headers; the form says so on the field."""
+    world, client, token = _researcher(app)
+    study_id = world["ids"]["study"]
+    body = "Dear {{first_name}}, reply: {{accept_link}}. Stop: {{unsubscribe_link}}"
+    response = client.post(f"/studies/{study_id}/messages/invitation",
+                           data={"csrf_token": token, "subject": subject, "body_text": body})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422
+    field = re.search(r'<div class="field has-error">\s*<label for="subject">.*?</div>', html, re.DOTALL)
+    assert field, "the subject field is not marked in error"
+    assert "Write the subject on one line" in field.group(0)
+    assert db.session.scalar(select(MessageTemplate)) is None
+    # The same subject without the break is saved: the refusal was the line break, nothing else.
+    response = client.post(f"/studies/{study_id}/messages/invitation",
+                           data={"csrf_token": token, "subject": "Hi Bcc: all@evil.example", "body_text": body})
+    assert response.status_code == 302
+    assert db.session.scalar(select(MessageTemplate)).subject == "Hi Bcc: all@evil.example"
+
+
+def test_the_service_refuses_a_subject_with_a_line_break_too(app):
+    world = make_world("Alpha")
+    study = db.session.get(Study, world["ids"]["study"])
+    with pytest.raises(invitations.TemplateError) as raised:
+        invitations.save_template(study, "invitation", subject="Hi\r\nBcc: x@evil.example",
+                                  body_text="{{accept_link}} {{unsubscribe_link}}", body_html=None)
+    assert raised.value.problems == [merge.SUBJECT_LINE_BREAK]
     assert db.session.scalar(select(MessageTemplate)) is None
 
 

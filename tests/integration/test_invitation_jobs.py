@@ -92,6 +92,31 @@ def test_retries_end_in_a_failed_invitation_with_the_error(app, rconn, smtp):
     assert fresh(Invitation, good.id).status == "sent"
 
 
+def test_without_a_public_address_the_workers_fail_visibly_once_and_send_everything_when_fixed(
+        app, rconn, smtp, monkeypatch):
+    from models import Incident
+    workspace, _, _, rows = _people_and_study(n=3)
+    monkeypatch.setitem(app.config, "PUBLIC_BASE_URL", None)
+    invitations.enqueue_send([r.id for r in rows])
+    drain(app, rconn, ("mail",))
+    failed = [fresh(Invitation, r.id) for r in rows]
+    assert {(r.status, r.failure_cause, r.send_attempts) for r in failed} == {("failed", "links", 4)}
+    assert all(r.last_error.startswith("PUBLIC_BASE_URL is not set") and r.retry_at for r in failed)
+    assert smtp.messages == []
+    [incident] = db.session.scalars(select(Incident).where(Incident.workspace_id == workspace.id)).all()
+    assert (incident.subject_key, incident.occurrences, incident.closed_at) == ("invitations:links", 12, None)
+
+    # Fixed; once their retry time has come the tick queues them and the workers send them.
+    monkeypatch.setitem(app.config, "PUBLIC_BASE_URL", "https://research.example")
+    result = invitations.tick(datetime.now(timezone.utc) + timedelta(hours=1, minutes=1))
+    assert result.retried == 3 and len(result.sends) == 3
+    drain(app, rconn, ("mail",))
+    assert {fresh(Invitation, r.id).status for r in rows} == {"sent"}
+    assert sorted(e.rcpt_tos[0] for e in smtp.envelopes) == ["p0@example.org", "p1@example.org", "p2@example.org"]
+    assert "https://research.example/invite/" in smtp.messages[0].get_body(("plain",)).get_content()
+    assert fresh(Incident, incident.id).closed_at is not None
+
+
 def test_the_tick_is_registered_and_claims_each_reminder_once_across_schedulers(app, rconn, smtp):
     from jobs.scheduler import load_tasks
 
@@ -125,7 +150,7 @@ def test_the_tick_is_registered_and_claims_each_reminder_once_across_schedulers(
     row = fresh(Invitation, inv.id)
     assert (row.reminders_sent, row.next_reminder_at) == (1, row.sent_at + timedelta(days=7))
     from jobs.invitations import tick
-    assert tick() == {"expired": 0, "reminders": 0, "stopped": 0, "sends": 0}
+    assert tick() == {"expired": 0, "reminders": 0, "stopped": 0, "sends": 0, "retried": 0}
 
 
 def test_the_tick_sends_what_the_daily_cap_held_back(app, rconn, smtp):

@@ -26,20 +26,60 @@ def test_there_are_routes_to_walk(app):
     assert [r for r in app.url_map.iter_rules() if set(r.arguments) & set(ID_ARGS)]
 
 
+def _public_forms(world) -> dict[str, tuple[str, str]]:
+    """The participant answer forms, exempt from the session's CSRF check because they carry a
+    token bound to their signed link: endpoint -> (a real link's URL, the form token it carries)."""
+    from core.extensions import db
+    from models import Invitation, Participant
+    from services import invitations
+
+    invitation = db.session.get(Invitation, world["ids"]["invitation"])
+    person = db.session.get(Participant, world["ids"]["participant"])
+    respond, unsubscribe = invitations.respond_token(invitation), invitations.unsubscribe_token(person, invitation)
+    return {"invite.respond": (f"/invite/{respond}", invitations.form_token(respond, "respond")),
+            "invite.unsubscribe": (f"/unsubscribe/{unsubscribe}", invitations.form_token(unsubscribe, "unsubscribe"))}
+
+
 def test_every_post_route_refuses_a_missing_csrf_token(app):
+    from core.extensions import csrf
+
     world = make_world("Alpha")
+    public_forms = _public_forms(world)
+    # A view exempt from the session check must be one whose own token this walk checks below.
+    exempt = {f"{app.view_functions[r.endpoint].__module__}.{app.view_functions[r.endpoint].__name__}": r.endpoint
+              for r in _rules(app, "POST")}
+    assert not csrf._exempt_blueprints, "a whole blueprint is exempt from CSRF"
+    assert {exempt.get(view, view) for view in csrf._exempt_views} == set(public_forms), (
+        "views exempt from the session CSRF check without a token of their own checked here")
+    checked_public = set()
     for signed_in in (False, True):
         client = app.test_client()
         if signed_in:
             sign_in(client, world["users"]["admin"], world["workspace_id"])
         for rule in _rules(app, "POST"):
             url = _url(app, rule, world["ids"])
+            if rule.endpoint in public_forms:
+                # Refused for the form's own token, on a real link (a bad link is a 404 first).
+                url, _good = public_forms[rule.endpoint]
             response = client.post(url, data={"anything": "x"})
             assert response.status_code == 400, f"POST {url} without a token answered {response.status_code}"
             assert "expired" in response.get_data(as_text=True)
             # A token in a header that is not the session's is refused too.
             response = client.post(url, headers={"X-CSRFToken": "forged"})
             assert response.status_code == 400, f"POST {url} with a forged token answered {response.status_code}"
+            if rule.endpoint in public_forms:
+                # The session's own token is no key to a participant form, nor a forged one.
+                for token in ([csrf_token(client)] if signed_in else []) + ["forged"]:
+                    response = client.post(url, data={"csrf_token": token})
+                    assert response.status_code == 400, f"POST {url} with {token!r} answered {response.status_code}"
+                checked_public.add(rule.endpoint)
+    assert checked_public == set(public_forms)
+    # The forms' own tokens are accepted (no cookie needed): the refusals above were the token's.
+    browser = app.test_client(use_cookies=False)
+    url, good = public_forms["invite.respond"]
+    assert browser.post(url, data={"csrf_token": good, "answer": "decline"}).status_code == 200
+    url, good = public_forms["invite.unsubscribe"]
+    assert browser.post(url, data={"csrf_token": good}).status_code == 200
 
 
 def test_an_htmx_request_with_the_header_token_passes_csrf(app):
