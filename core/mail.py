@@ -36,18 +36,30 @@ def one_line(value: str | None) -> str:
 
 
 class MailError(RuntimeError):
-    """The message could not be sent; the outbox row says why."""
+    """The message could not be sent; the outbox row says why. ``permanent``: sending it again
+    cannot work (the mail server refused the recipient with a 5xx answer, or the address cannot
+    be written into a header): retrying would only hammer the server and hurt the sender."""
 
-    def __init__(self, message: str, outbox_id: int | None = None):
+    def __init__(self, message: str, outbox_id: int | None = None, permanent: bool = False):
         super().__init__(message)
         self.outbox_id = outbox_id
+        self.permanent = permanent
+
+
+def is_permanent(exc: BaseException) -> bool:
+    """A refusal no retry can change: every recipient refused with a 5xx code (a 4xx is "try
+    later"), or an address refused before sending (a line break in it)."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        codes = [answer[0] for answer in exc.recipients.values() if answer]
+        return bool(codes) and all(500 <= int(code) < 600 for code in codes)
+    return isinstance(exc, ValueError)
 
 
 def send_mail(to: str, subject: str, text: str, html: str | None = None,
               workspace_id: int | None = None, invitation_id: int | None = None) -> OutboxMessage:
     """Record and send one message; return its outbox row (status "sent")."""
     if _LINE_BREAK.search(to or ""):
-        raise MailError("refused: the recipient address contains a line break (CR or LF)")
+        raise MailError("refused: the recipient address contains a line break (CR or LF)", permanent=True)
     message = OutboxMessage(workspace_id=workspace_id, invitation_id=invitation_id, to_addr=to,
                             subject=one_line(subject), body_text=text, body_html=html, status="queued",
                             transport=_transport())
@@ -102,7 +114,7 @@ def _deliver(message: OutboxMessage) -> OutboxMessage:
         message.status = "failed"
         message.error = f"{type(exc).__name__}: {exc}"[:4000]
         db.session.commit()
-        raise MailError(message.error, outbox_id=message.id) from exc
+        raise MailError(message.error, outbox_id=message.id, permanent=is_permanent(exc)) from exc
     message.status = "sent"
     message.error = None
     message.sent_at = utcnow()

@@ -591,12 +591,17 @@ def _deliver_or_send(invitation: Invitation, number: int, kind: str, now: dateti
 
 
 def failure_cause(exc: Exception) -> str:
-    """Which incident a failed send belongs to: "links", "mail" or "message"."""
+    """Which incident a failed send belongs to: "links", "mail" or "message"; "recipient" for a
+    permanent refusal of this person's address (no incident: nothing is wrong with sending)."""
     if isinstance(exc, LinkError):
         return "links"
     if isinstance(exc, MailError):
-        return "mail"
+        return "recipient" if exc.permanent else "mail"
     return "message"
+
+
+def _refused(exc: Exception) -> bool:
+    return isinstance(exc, MailError) and exc.permanent
 
 
 def retry_delay(invitation: Invitation) -> timedelta:
@@ -611,6 +616,9 @@ def _report_failure(workspace_id: int, exc: Exception) -> None:
     """Open (or count on) the workspace's incident for this cause. The failure is already on the
     invitation: a problem while reporting it must not hide the send's own error."""
     from services.notifications import notify_invitation_send_failed
+
+    if _refused(exc):
+        return
 
     try:
         notify_invitation_send_failed(workspace_id, failure_cause(exc), str(exc)[:500])
@@ -631,7 +639,8 @@ def _report_success(workspace_id: int) -> None:
 
 def send(invitation_id: int, *, now: datetime | None = None, final_attempt: bool = True) -> str:
     """Send an invitation's first message. Returns "sent", "withdrawn" (may not be contacted or the
-    study closed), "deferred" (daily cap), or "skipped" (not pending). A mail failure is recorded
+    study closed), "deferred" (daily cap), "refused" (the mail server refused the address for good:
+    "failed", never retried) or "skipped" (not pending). A mail failure is recorded
     on the invitation and raised (MailError) for the job to retry; on the final attempt the
     invitation becomes "failed"."""
     now = now or utcnow()
@@ -656,6 +665,12 @@ def send(invitation_id: int, *, now: datetime | None = None, final_attempt: bool
         invitation.send_attempts = (invitation.send_attempts or 0) + 1
         invitation.last_error = str(exc)[:2000]
         invitation.failure_cause = failure_cause(exc)
+        if _refused(exc):  # the address itself was refused: never tried again, no incident
+            invitation.status = "failed"
+            invitation.retry_at = None
+            invitation.last_error = f"The mail server refused this address: {exc}"[:2000]
+            db.session.commit()
+            return "refused"
         if final_attempt:
             invitation.status = "failed"
             invitation.retry_at = now + retry_delay(invitation)
@@ -736,6 +751,10 @@ def send_reminder(invitation_id: int, number: int, *, now: datetime | None = Non
         invitation.failure_cause = failure_cause(exc)
         workspace_id = invitation.workspace_id
         db.session.commit()
+        if _refused(exc):  # the address is refused now: no more reminders to it, no incident
+            invitation.last_error = f"Reminder {number}: the mail server refused this address: {exc}"[:2000]
+            _stop_reminders(invitation, "the mail server refused this address", withdraw_it=False)
+            return "stopped"
         if final_attempt:
             # The claim is handed back: the reminder is due again later, never lost (the tick
             # claims it anew; a message already recorded for it is the one sent then).

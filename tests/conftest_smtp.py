@@ -27,6 +27,8 @@ class _Capture:
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address in self.server.reject_recipients:
             return "550 5.1.1 no such user"
+        if address in self.server.defer_recipients:
+            return "450 4.2.1 mailbox busy, try again later"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
@@ -42,7 +44,8 @@ class CapturingSMTPServer:
     port: int = 0
     messages: list = field(default_factory=list)
     envelopes: list = field(default_factory=list)
-    reject_recipients: set = field(default_factory=set)
+    reject_recipients: set = field(default_factory=set)  # refused for good (550)
+    defer_recipients: set = field(default_factory=set)   # refused for now (450)
     controller: object = None
 
     def start(self, **controller_kwargs) -> "CapturingSMTPServer":

@@ -542,10 +542,10 @@ def test_a_failed_send_is_retried_with_the_same_message_and_finally_marked_faile
                                                                                    monkeypatch):
     monkeypatch.setitem(app.config, "MAIL_SMTP_HOST", smtp_server.host)
     monkeypatch.setitem(app.config, "MAIL_SMTP_PORT", smtp_server.port)
-    smtp_server.reject_recipients.add("p0@people.example")
+    smtp_server.defer_recipients.add("p0@people.example")  # 450: try later
     inv = invite(world)
     for attempt in (1, 2):
-        with pytest.raises(MailError, match="550"):
+        with pytest.raises(MailError, match="450"):
             invitations.send(inv.id, now=T0, final_attempt=False)
         db.session.refresh(inv)
         assert (inv.status, inv.send_attempts) == ("pending", attempt)
@@ -553,7 +553,7 @@ def test_a_failed_send_is_retried_with_the_same_message_and_finally_marked_faile
         invitations.send(inv.id, now=T0, final_attempt=True)
     db.session.refresh(inv)
     assert inv.status == "failed" and inv.send_attempts == 3
-    assert "550" in inv.last_error and "no such user" in inv.last_error
+    assert "450" in inv.last_error and "mailbox busy" in inv.last_error
     assert len(outbox(inv.id)) == 1 and outbox(inv.id)[0].status == "failed"
     ok = invite(world, 1)
     invitations.send(ok.id, now=T0)
@@ -564,7 +564,39 @@ def test_a_failed_send_is_retried_with_the_same_message_and_finally_marked_faile
     with app.test_request_context():
         html = render_template("invite/_run_failures.html", failures=failures)
     assert "Invitations that could not be sent (1)" in html
-    assert f'<a href="/invitations/{inv.id}">Zoë Ng</a>' in html and "(550, b&#39;5.1.1 no such user&#39;)" in html
+    assert f'<a href="/invitations/{inv.id}">Zoë Ng</a>' in html and "(450, b&#39;4.2.1 mailbox busy, try again later&#39;)" in html
+
+
+def test_an_address_refused_for_good_is_failed_at_once_and_its_reminders_stop(world, app, smtp_server, monkeypatch):
+    """A 5xx refusal of the recipient is not retried (the job returns, nothing raised): the
+    invitation is "failed" with no retry time and the cause "recipient"; a reminder refused so
+    stops the reminders. Neither opens an incident: sending itself works."""
+    monkeypatch.setitem(app.config, "MAIL_SMTP_HOST", smtp_server.host)
+    monkeypatch.setitem(app.config, "MAIL_SMTP_PORT", smtp_server.port)
+    smtp_server.reject_recipients.add("p0@people.example")
+    inv = invite(world)
+    assert invitations.send(inv.id, now=T0, final_attempt=False) == "refused"
+    db.session.refresh(inv)
+    assert (inv.status, inv.send_attempts, inv.failure_cause, inv.retry_at) == ("failed", 1, "recipient", None)
+    assert "550" in inv.last_error and inv.last_error.startswith("The mail server refused this address")
+    assert invitations.tick(T0 + timedelta(days=2), enqueue=False).retried == 0
+    assert _incidents(world) == []
+    from flask import render_template
+    with app.test_request_context():
+        html = render_template("invite/_run_failures.html", failures=invitations.failures_for_run(world["run"].id))
+    assert "Address refused (not retried)" in html
+
+    smtp_server.reject_recipients.clear()
+    sent, _, _ = _sent(world, 1)
+    day3 = T0 + timedelta(days=3)
+    assert invitations.tick(day3, enqueue=False).reminders == [(sent.id, 1)]
+    smtp_server.reject_recipients.add(db.session.get(Participant, sent.participant_id).email)
+    assert invitations.send_reminder(sent.id, 1, now=day3, final_attempt=False) == "stopped"
+    db.session.expire_all()
+    assert (sent.status, sent.next_reminder_at, sent.failure_cause) == ("sent", None, "recipient")
+    assert sent.last_error.startswith("Reminder 1: the mail server refused this address")
+    assert invitations.tick(day3 + timedelta(days=10), enqueue=False).reminders == []
+    assert _incidents(world) == []
 
 
 def test_the_run_page_lists_the_runs_invitations_that_finally_failed(world, client):

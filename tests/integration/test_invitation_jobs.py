@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from core.extensions import db
 from models import (ImportPlan, Invitation, OutboxMessage, Participant, Study, StudyParticipant, SuppressionEntry,
                     SyncRun, User)
+from models.types import utcnow
 from services import invitations, plans, runs
 from tests.integration.sync_support import (drain, make_connection, make_plan, make_workspace, org, outcomes, put,
                                             rconn, stamp)
@@ -79,17 +80,39 @@ def test_enqueue_send_runs_through_a_worker_to_a_real_smtp_server_once(app, rcon
 
 def test_retries_end_in_a_failed_invitation_with_the_error(app, rconn, smtp):
     _, _, _, (bad, good) = _people_and_study()
-    smtp.reject_recipients.add("p0@example.org")
+    smtp.defer_recipients.add("p0@example.org")  # 450: "try again later"
     invitations.enqueue_send([bad.id, good.id])
     drain(app, rconn, ("mail",))
     bad = fresh(Invitation, bad.id)
     assert (bad.status, bad.send_attempts) == ("failed", 4)  # the first attempt and 3 retries
-    assert "550" in bad.last_error and "no such user" in bad.last_error
+    assert "450" in bad.last_error and "mailbox busy" in bad.last_error
+    assert bad.failure_cause == "mail" and bad.retry_at is not None  # tried again later
     assert db.session.scalar(select(func.count()).select_from(OutboxMessage)
                              .where(OutboxMessage.invitation_id == bad.id)) == 1  # retried, never duplicated
     job = Job.fetch(invitations.send_job_id(bad.id), connection=rconn)
     assert job.get_status() == "failed"
     assert fresh(Invitation, good.id).status == "sent"
+
+
+def test_an_address_refused_for_good_is_not_retried_and_opens_no_incident(app, rconn, smtp):
+    """550 no such user: one attempt, the invitation "failed" with the server's answer, never
+    tried again (no retry_at), no "sending is failing" incident; the others are sent."""
+    from models import Incident
+
+    _, _, _, (bad, good) = _people_and_study()
+    smtp.reject_recipients.add("p0@example.org")
+    invitations.enqueue_send([bad.id, good.id])
+    drain(app, rconn, ("mail",))
+    bad = fresh(Invitation, bad.id)
+    assert (bad.status, bad.send_attempts, bad.failure_cause, bad.retry_at) == ("failed", 1, "recipient", None)
+    assert bad.last_error.startswith("The mail server refused this address:")
+    assert "550" in bad.last_error and "no such user" in bad.last_error
+    job = Job.fetch(invitations.send_job_id(bad.id), connection=rconn)
+    assert (job.get_status(), job.return_value()) == ("finished", "refused")
+    assert fresh(Invitation, good.id).status == "sent"
+    assert db.session.scalar(select(func.count()).select_from(Incident)) == 0
+    invitations.tick(utcnow() + timedelta(days=3))  # the retry pass leaves it alone
+    assert fresh(Invitation, bad.id).status == "failed"
 
 
 def test_without_a_public_address_the_workers_fail_visibly_once_and_send_everything_when_fixed(
