@@ -165,3 +165,27 @@ def test_search_text_follows_a_sync_update_an_orm_edit_and_an_sql_update(app):
     db.session.commit()
     assert _found(ws, "difference") == [] and _found(ws, "royal") == [pid] and _found(ws, "0207") == [pid]
     assert _found(ws, "byron royal 0207") == _reference(ws, "byron royal 0207") == [pid]
+
+
+def test_a_capped_search_page_is_the_same_page_as_the_plain_paging(app):
+    """The capped search reads the ids of the first matches once for its page and its count: each
+    page holds what plain LIMIT/OFFSET paging of the same query holds, in the same order."""
+    from services import participants_pool
+    ws = make_world("Gamma")["workspace_id"]
+    for n in range(30):
+        db.session.add(Participant(workspace_id=ws, first_name=f"Sam{n}" if n % 3 else f"Other{n}",
+                                   email=f"p{n}@x.example", email_key=f"p{n}@x.example"))
+    db.session.commit()
+    stmt = pool_query(ws, PoolFilter(q="SAM"))
+    every = db.session.scalars(stmt).all()
+    assert len(every) == 20 and [p.id for p in every] == sorted((p.id for p in every), reverse=True)
+    for page in (1, 2, 3):
+        capped = participants_pool.paginate(stmt, page=page, per_page=4, count_cap=10)
+        plain = db.paginate(stmt, page=page, per_page=4, error_out=False, count=False)
+        assert [p.id for p in capped.items] == [p.id for p in plain.items] != []
+        assert (capped.total, capped.capped, capped.pages) == (10, True, 3)
+    last = participants_pool.paginate(stmt, page=9, per_page=4, count_cap=10)  # past the cap: its last page
+    assert (last.page, [p.id for p in last.items]) == (3, [p.id for p in every[8:12]])
+    exact = participants_pool.paginate(stmt, page=5, per_page=4, count_cap=50)
+    assert (exact.total, exact.capped, [p.id for p in exact.items]) == (20, False, [p.id for p in every[16:20]])
+    assert participants_pool.paginate(stmt, page=6, per_page=4, count_cap=50).items == []
