@@ -8,7 +8,7 @@ Run by hand. A workspace (tests.support.web.make_world) gets ``--participants`` 
 seeded with one executemany, and a connection to an emulator holding ``--records`` messy
 Contacts (bench/data.py). A signed-in researcher who manages imports then GETs, with the Flask
 test client and ``HX-Request: true``, each wizard step's fragment of a plan at the preview step,
-the pool table fragment (first page, a search, a later page), and the preview step (whose first
+the pool table fragment (first page, a common and a rare search, a later page), and the preview step (whose first
 page of 50 verdicts is a Salesforce query plus the engine run dry against the 100k). Each URL is
 requested once to warm it (describe cache, templates), then ``--samples`` times; p50 / p95 / max
 are printed with the load average, and, for requests that call Salesforce, the same without the
@@ -181,6 +181,7 @@ def run(db_url: str, args) -> None:
                     ("filters step", f"{base}/filters", True), ("schedule step", f"{base}/schedule", True),
                     ("pool table", "/participants/", True),
                     ("pool table, search", "/participants/?q=person.5", True),
+                    ("pool table, search rare", "/participants/?q=Last4242", True),
                     ("pool table, page 50", "/participants/?page=50", True),
                     ("preview (first page)", f"{base}/preview", True),
                     ("preview page (full)", f"{base}/preview", False)]

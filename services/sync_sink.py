@@ -513,8 +513,9 @@ class _PreparedInsert:
         # ... DO UPDATE, the same text on PostgreSQL and SQLite).
         self.upsert_on = upsert_on
         given = set(self.columns)
-        unset = [c.name for c in table.columns
-                 if c.name not in given and (c.default is not None or c.server_default is not None)]
+        unset = [c.name for c in table.columns  # a generated column is never given (the database computes it)
+                 if c.name not in given and c.computed is None
+                 and (c.default is not None or c.server_default is not None)]
         if unset:
             raise ValueError(f"{table.name}: columns with defaults must be given: {unset}")
         self.constants = constants
