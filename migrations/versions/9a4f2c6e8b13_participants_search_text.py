@@ -8,7 +8,7 @@ rows already there (rewriting the table once; on SQLite, whose ALTER TABLE canno
 copying the table) and keeps it right on every INSERT and UPDATE, whoever writes. The trigram index moves from the six columns to search_text (PostgreSQL only).
 
 Revision ID: 9a4f2c6e8b13
-Revises: d45166ff2395
+Revises: a3f9c2e71b58
 Create Date: 2026-12-04 22:15:00.000000
 
 """
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '9a4f2c6e8b13'
-down_revision = 'd45166ff2395'
+down_revision = 'a3f9c2e71b58'
 branch_labels = None
 depends_on = None
 

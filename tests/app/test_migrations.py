@@ -72,7 +72,7 @@ def test_search_text_migration_fills_the_rows_already_there_and_goes_back(empty_
 
     app = create_app("test", {"SQLALCHEMY_DATABASE_URI": empty_database_url})
     with app.app_context():
-        upgrade(revision="d45166ff2395")
+        upgrade(revision="a3f9c2e71b58")
         with db.engine.begin() as conn:
             conn.execute(sa.text("INSERT INTO workspaces (id, name, timezone, daily_invite_cap) "
                                  "VALUES (1, 'W', 'UTC', 100)"))
@@ -93,7 +93,7 @@ def test_search_text_migration_fills_the_rows_already_there_and_goes_back(empty_
             indexes = {ix["name"] for ix in sa.inspect(conn).get_indexes("participants")}
         assert ("ix_participants_search_text" in indexes) is postgresql
         assert "ix_participants_search" not in indexes
-        downgrade(revision="d45166ff2395")
+        downgrade(revision="a3f9c2e71b58")
         with db.engine.connect() as conn:
             columns = {c["name"] for c in sa.inspect(conn).get_columns("participants")}
             indexes = {ix["name"] for ix in sa.inspect(conn).get_indexes("participants")}
