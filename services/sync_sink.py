@@ -584,10 +584,46 @@ class _PreparedInsert:
                 params.append(tuple(row) + fixed)
         else:
             params = [row + fixed for row in rows]
-        if connection.dialect.name == "postgresql" and not self.upsert_on:
-            self._copy(connection, params)
+        if connection.dialect.name == "postgresql":
+            if self.upsert_on:
+                self._upsert_arrays(connection, params)
+            else:
+                self._copy(connection, params)
         else:
             connection.exec_driver_sql(sql, params)
+
+    def _upsert_arrays(self, connection, params: list[tuple]) -> None:
+        """PostgreSQL: the upsert as one statement, each column one array parameter
+        (``INSERT ... SELECT * FROM unnest(...) ON CONFLICT ... DO UPDATE``) instead of one
+        statement a row. Text columns travel as ``text[]``: the insert's own assignment cast
+        then refuses a value too long for its column, as a row's INSERT did (a cast to
+        ``varchar(n)[]`` would cut it). Rows with the same key: the last one is kept, as the
+        executemany's last UPDATE was."""
+        dialect = connection.dialect
+        quote = dialect.identifier_preparer.quote
+        width = len(self.columns) - len(self.constants)
+        keys = [self.columns.index(name) for name in self.upsert_on]
+        rows = list({tuple(row[i] for i in keys): row for row in params}.values())
+        if not rows:
+            return
+
+        def cast(name: str) -> str:
+            column_type = self.table.c[name].type
+            if isinstance(column_type, String):
+                return "TEXT"
+            return column_type.dialect_impl(dialect).compile(dialect=dialect)
+
+        varying = ", ".join(f"%s::{cast(name)}[]" for name in self.columns[:width])
+        fixed = "".join(f", %s::{cast(name)}" for name in self.constants)
+        sql = (f"INSERT INTO {quote(self.table.name)} "
+               f"({', '.join(quote(name) for name in self.columns)}) "
+               f"SELECT u.*{fixed} FROM unnest({varying}) AS u "
+               f"ON CONFLICT ({', '.join(quote(name) for name in self.upsert_on)}) DO UPDATE SET "
+               + ", ".join(f"{quote(name)} = excluded.{quote(name)}"
+                           for name in self.columns if name not in self.upsert_on))
+        arrays = [[row[i] for row in rows] for i in range(width)]
+        constants = list(rows[0][width:])
+        connection.exec_driver_sql(sql, tuple(constants + arrays))  # the SELECT's order
 
     def _copy(self, connection, params: list[tuple]) -> None:
         """PostgreSQL: the rows as one ``COPY ... FROM STDIN`` in the page's transaction.
