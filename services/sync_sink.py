@@ -244,6 +244,9 @@ class DatabaseSink:
         phone_keys = set(query.phone_keys) | {p.phone_key for p in result.participants.values()}
         email_keys.discard(None)
         phone_keys.discard(None)
+        if (email_keys or phone_keys) and db.session.execute(select(SuppressionEntry.id).where(
+                SuppressionEntry.workspace_id == ws).limit(1)).first() is None:
+            return result  # an empty list (most workspaces): nothing to ask it per key
         for keys in _chunks(email_keys):
             result.suppressed_email_keys |= frozenset(db.session.execute(
                 select(SuppressionEntry.email_key).where(
