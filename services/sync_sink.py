@@ -464,30 +464,41 @@ class DatabaseSink:
 
     def _outcomes(self, changes: PageChanges, resolve, values_of, now: datetime) -> None:
         rows = []
+        append = rows.append
+        seq = self.seq
         for outcome in changes.outcomes:
-            self.seq += 1
-            pid = resolve(outcome.participant) if outcome.participant is not None else None
-            values = values_of.get(outcome.participant)
+            seq += 1
+            participant = outcome.participant
             # The record's own email and keys, whatever the outcome (a skipped or failed
             # record is searched by its email too); the values written are the fallback.
-            email = outcome.email or (values.email if values else None)
-            email_key = outcome.email_key or (values.email_key if values else None)
-            phone_key = outcome.phone_key or (values.phone_key if values else None)
-            flags = [{"code": f.code, "field": f.field, "raw": f.raw, "reason": f.reason}
-                     for f in outcome.flags]
-            if email is None:
-                email = next((f.raw for f in outcome.flags if f.field == "email"), None)
-            detail = {"flags": flags} if flags else None
+            email, email_key, phone_key = outcome.email, outcome.email_key, outcome.phone_key
+            if participant is None:
+                pid = None
+            else:
+                pid = resolve(participant)
+                values = values_of.get(participant)
+                if values is not None:
+                    email = email or values.email
+                    email_key = email_key or values.email_key
+                    phone_key = phone_key or values.phone_key
+            detail = None
+            if outcome.flags:
+                detail = {"flags": [{"code": f.code, "field": f.field, "raw": f.raw,
+                                     "reason": f.reason} for f in outcome.flags]}
+                if email is None:
+                    email = next((f.raw for f in outcome.flags if f.field == "email"), None)
             if outcome.invited:
                 detail = {**(detail or {}), "invited": True}
             if outcome.remembered:  # skipped as in an earlier run, not validated again
                 detail = {**(detail or {}), "remembered": True}
-            rows.append((
-                self.seq, outcome.ref.object_name if outcome.ref else None,
+            ref = outcome.ref
+            append((
+                seq, ref.object_name if ref else None,
                 (outcome.record_id or "")[:18] or None, pid,
                 STORED_OUTCOME.get(outcome.outcome, outcome.outcome),
                 outcome.reason, (str(email)[:320] if email else None),
                 email_key, phone_key, detail))
+        self.seq = seq
         if rows:
             _OUTCOMES.execute(rows, {"workspace_id": self.workspace_id, "run_id": self.run_id,
                                      "created_at": now})
