@@ -32,7 +32,7 @@ from contextlib import nullcontext
 from datetime import datetime, timedelta, timezone
 
 from flask import current_app
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select, text, update
 
 from core.extensions import db
 from core.queues import enqueue, redis_connection, run_lock
@@ -311,8 +311,7 @@ class _SeenIds:
         if not self.pending:
             return
         ids, self.pending = list(dict.fromkeys(self.pending)), []
-        db.session.execute(_insert_ignoring_duplicates(RunSeenRecord.__table__),
-                           [{"run_id": self.run_id, "record_id": i} for i in ids])
+        _insert_seen(self.run_id, ids)
         db.session.commit()
         self.written += len(ids)
 
@@ -328,6 +327,26 @@ class _SeenIds:
 
     def __contains__(self, record_id: str) -> bool:
         return not self.unseen([record_id])
+
+
+def _insert_seen(run_id: int, ids: list[str]) -> None:
+    """One page's seen IDs, skipping those already there (a query-locator restart reads some
+    records twice). PostgreSQL: one statement with the IDs as one array (an executemany was one
+    INSERT a row, a multi-row VALUES one compiled statement per 1,000); SQLite: one
+    executemany of plain tuples."""
+    table = RunSeenRecord.__table__
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(text(
+            f"INSERT INTO {table.name} (run_id, record_id) SELECT :run_id, unnest(CAST(:ids AS TEXT[])) "
+            f"ON CONFLICT DO NOTHING"), {"run_id": run_id, "ids": ids})
+        return
+    if db.session.get_bind().dialect.name == "sqlite":
+        db.session.connection().exec_driver_sql(
+            f"INSERT INTO {table.name} (run_id, record_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
+            [(run_id, i) for i in ids])
+        return
+    db.session.execute(_insert_ignoring_duplicates(table),
+                       [{"run_id": run_id, "record_id": i} for i in ids])
 
 
 def _insert_ignoring_duplicates(table):
@@ -355,8 +374,11 @@ def forget_seen(run_ids) -> None:
             while True:
                 chunk = select(RunSeenRecord.record_id).where(RunSeenRecord.run_id == run_id).limit(
                     SEEN_DELETE_CHUNK).scalar_subquery()
+                # No session to synchronise (nothing loads these rows): without this the ORM
+                # fetched every deleted key back to look for it in the identity map.
                 removed = db.session.execute(delete(RunSeenRecord).where(
-                    RunSeenRecord.run_id == run_id, RunSeenRecord.record_id.in_(chunk))).rowcount
+                    RunSeenRecord.run_id == run_id, RunSeenRecord.record_id.in_(chunk),
+                ).execution_options(synchronize_session=False)).rowcount
                 db.session.commit()
                 if removed < SEEN_DELETE_CHUNK:
                     break
@@ -380,10 +402,11 @@ def _replace_nul(record: dict) -> None:
     page's transaction and the run. It becomes U+FFFD, so a value with one stays visibly broken
     (an email with a NUL is still invalid, never a key) instead of silently turning valid."""
     for key, value in record.items():
-        if isinstance(value, str):
+        kind = type(value)  # JSON's own types first: every field of every record comes here
+        if kind is str or (kind is not dict and isinstance(value, str)):
             if "\x00" in value:
                 record[key] = value.replace("\x00", "\ufffd")
-        elif isinstance(value, dict):
+        elif kind is dict or isinstance(value, dict):
             _replace_nul(value)
 
 

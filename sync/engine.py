@@ -11,6 +11,7 @@ A bad record never stops the run; a source error stops it with a definite status
 """
 from __future__ import annotations
 
+import gc
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -91,6 +92,7 @@ def run(plan: Plan, source: Iterable, sink: Sink, log: Log, *,
     same either way; the helpers live as long as this call.
     """
     parallel = None
+    frozen = _freeze_long_lived_objects()
     if validation_processes > 0:
         from sync.parallel import DEFAULT_MIN_RECORDS, ParallelValidation
         parallel = ParallelValidation(validation_processes, min_records=(
@@ -100,6 +102,25 @@ def run(plan: Plan, source: Iterable, sink: Sink, log: Log, *,
     finally:
         if parallel is not None:
             parallel.close()
+        if frozen:
+            gc.unfreeze()
+
+
+def _freeze_long_lived_objects() -> bool:
+    """Keep the cyclic garbage collector off the objects that existed before the run.
+
+    A run allocates a few objects per record (mapped records, outcomes, rows), which sets off
+    the collector every 700 allocations, and each of its full collections walked every object of
+    the process: the application, its modules, SQLAlchemy's and phonenumbers' metadata (0.3 - 0.5 s
+    of the worker's time per 10,000 records, measured). ``gc.freeze()`` moves what exists now to a
+    generation the collector never walks; the run's own objects are still collected as before
+    (memory stays flat), and ``gc.unfreeze()`` at the end hands the old ones back to it. Nothing
+    is frozen when the collector is off or a run in this process already froze the heap.
+    """
+    if not gc.isenabled() or gc.get_freeze_count():
+        return False
+    gc.freeze()
+    return True
 
 
 class _Run:

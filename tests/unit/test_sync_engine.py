@@ -341,3 +341,32 @@ def test_run_summary_times_come_from_the_clock():
     summary = run(plan(), PagedSource([contact(1)]), MemorySink(), ListLog(),
                   clock=lambda: next(times))
     assert (summary.finished_at - summary.started_at).seconds == 60
+
+
+def test_the_collector_skips_objects_older_than_the_run_and_gets_them_back_after():
+    """The heap that existed before the run is frozen while it runs (the collector's full
+    collections walked the whole application per page) and handed back when it ends, also
+    when the run stops on an error."""
+    import gc
+    sink = MemorySink()
+    seen = []
+
+    def pages(fail):
+        seen.append(gc.get_freeze_count())
+        yield generated_contacts(3)
+        if fail:
+            raise SourceTransient("down")
+
+    assert gc.get_freeze_count() == 0
+    summary = run(plan(), pages(False), sink, ListLog())
+    assert summary.status == "succeeded" and summary.counts["imported"] == 3
+    assert gc.get_freeze_count() == 0
+    assert run(plan(), pages(True), sink, ListLog()).status == "partial"
+    assert gc.get_freeze_count() == 0
+    assert all(n > 0 for n in seen) and len(seen) == 2
+    gc.disable()
+    try:
+        run(plan(), pages(False), sink, ListLog())
+    finally:
+        gc.enable()
+    assert seen[-1] == 0  # a process that turned the collector off is left as it is
