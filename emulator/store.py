@@ -10,6 +10,7 @@ sees it (fields hidden by field-level security are absent from describes and rec
 """
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import os
@@ -65,6 +66,28 @@ CM_COPIED = ["Salutation", "FirstName", "LastName", "Name", "Title", "Street", "
              "HasOptedOutOfEmail", "HasOptedOutOfFax", "LeadSource"]
 CONTACT_TO_CM = {"Street": "MailingStreet", "City": "MailingCity", "State": "MailingState",
                  "PostalCode": "MailingPostalCode", "Country": "MailingCountry"}
+
+
+def _sf_lower(v):
+    """Python's str.lower, for the SOQL engine's case-insensitive comparisons and sort keys in SQL
+    (SQLite's own lower() folds ASCII letters only)."""
+    return v.lower() if isinstance(v, str) else v
+
+
+@functools.lru_cache(maxsize=256)
+def _like_matcher(pattern: str, flags: int):
+    return re.compile(pattern, flags).fullmatch
+
+
+def _sf_like(pattern: str, flags: int, v) -> int:
+    """1 when ``v`` matches a SOQL LIKE compiled by the parser (its regex source and flags)."""
+    return int(isinstance(v, str) and _like_matcher(pattern, flags)(v) is not None)
+
+
+def register_functions(conn: sqlite3.Connection):
+    """The functions the SOQL engine's SQL may call (see soql.engine._sql_plan)."""
+    conn.create_function("sf_lower", 1, _sf_lower, deterministic=True)
+    conn.create_function("sf_like", 3, _sf_like, deterministic=True)
 
 
 class RecordError(Exception):
@@ -227,6 +250,7 @@ class Store:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=OFF")
             conn.execute("PRAGMA cache_size=-32000")
+            register_functions(conn)
             self._local.conn = conn
             self._local.box = _ConnBox(conn, self._conns)
         return conn
@@ -322,6 +346,7 @@ class Store:
         # a small page cache: COUNT and fill stream through an index once (the OS caches the file),
         # and one of these connections is held per fill in flight
         conn.execute("PRAGMA cache_size=-2000")
+        register_functions(conn)
         conn.execute("ATTACH DATABASE ? AS spill", (self.spill_path,))
         conn.execute("PRAGMA spill.journal_mode=WAL")
         conn.execute("PRAGMA spill.synchronous=OFF")
@@ -1053,6 +1078,7 @@ class OrgView:
 
     # -- what the engine may push down to SQLite (see soql.engine._sql_plan) ---------------------
     SQL_COLUMNS = {"Id": "id", "SystemModstamp": "modstamp", "IsDeleted": "deleted"}
+    SQL_FUNCTIONS = ("sf_lower", "sf_like")   # registered on every connection (register_functions)
 
     def select_ids(self, name: str, include_deleted: bool, where, params, order, offset=0, limit=None):
         return self.store.select(self.org_key, self.catalog.get(name)["name"], include_deleted, where, params,

@@ -39,6 +39,7 @@ class Literal:
     value: Any
     raw: str
     pos: Pos
+    sql: Optional[str] = None  # LIKE: the pattern for SQLite's LIKE ... ESCAPE '\'
 
 
 @dataclass

@@ -41,6 +41,11 @@ def _pos(tok) -> tuple:
     return (tok.line, tok.column)
 
 
+def _sql_char(c: str) -> str:
+    """A literal character in a SQLite LIKE pattern whose ESCAPE is a backslash."""
+    return "\\" + c if c in "%_\\" else c
+
+
 class _Fail(Exception):
     """Raised inside the transformer; carries a finished SoqlError out of lark's VisitError."""
 
@@ -58,9 +63,10 @@ class _Build(Transformer):
         raise _Fail(malformed(self.text, _pos(tok), detail))
 
     def _decode(self, tok: Token, like: bool):
-        """Decode a quoted string. For LIKE, returns (text, regex) keeping \\% and \\_ literal."""
+        """Decode a quoted string. For LIKE, returns (text, regex, sql) keeping \\% and \\_ literal:
+        ``sql`` is the same pattern for SQLite's ``LIKE ... ESCAPE '\\'``."""
         body = tok.value[1:-1]
-        out, rx = [], []
+        out, rx, sql = [], [], []
         i = 0
         while i < len(body):
             ch = body[i]
@@ -68,30 +74,31 @@ class _Build(Transformer):
                 nxt = body[i + 1] if i + 1 < len(body) else ""
                 low = nxt.lower()
                 if low in _ESCAPES and (nxt in "'\"\\" or nxt.isalpha()):
-                    out.append(_ESCAPES[low]); rx.append(re.escape(_ESCAPES[low])); i += 2
+                    c = _ESCAPES[low]
+                    out.append(c); rx.append(re.escape(c)); sql.append(_sql_char(c)); i += 2
                     continue
                 if low == "u" and re.fullmatch(r"[0-9A-Fa-f]{4}", body[i + 2:i + 6] or ""):
                     c = chr(int(body[i + 2:i + 6], 16))
-                    out.append(c); rx.append(re.escape(c)); i += 6
+                    out.append(c); rx.append(re.escape(c)); sql.append(_sql_char(c)); i += 6
                     continue
                 if like and nxt in "%_":
-                    out.append(nxt); rx.append(re.escape(nxt)); i += 2
+                    out.append(nxt); rx.append(re.escape(nxt)); sql.append(_sql_char(nxt)); i += 2
                     continue
                 self._fail(tok, f"Invalid string literal '{tok.value[1:-1]}'. "
                                 f"Illegal character sequence '\\{nxt}' in string literal.")
             if like and ch == "%":
-                rx.append(".*")
+                rx.append(".*"); sql.append("%")
             elif like and ch == "_":
-                rx.append(".")
+                rx.append("."); sql.append("_")
             else:
-                rx.append(re.escape(ch))
+                rx.append(re.escape(ch)); sql.append(_sql_char(ch))
             out.append(ch)
             i += 1
         text = "".join(out)
         if len(text) > 4000:
             self._fail(tok, "String literal exceeds the maximum length of 4000 characters")
         if like:
-            return text, re.compile("".join(rx), re.IGNORECASE | re.DOTALL)
+            return text, re.compile("".join(rx), re.IGNORECASE | re.DOTALL), "".join(sql)
         return text
 
     def _literal(self, tok: Token, like: bool = False) -> Literal:
@@ -99,8 +106,8 @@ class _Build(Transformer):
         pos = _pos(tok)
         if t == "STRING":
             if like:
-                text, rx = self._decode(tok, True)
-                return Literal("like", rx, tok.value, pos)
+                text, rx, sql = self._decode(tok, True)
+                return Literal("like", rx, tok.value, pos, sql)
             return Literal("string", self._decode(tok, False), tok.value, pos)
         if t == "NUMBER":
             try:
