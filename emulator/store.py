@@ -371,28 +371,49 @@ class Store:
         most ``keep``, else a ``LazyIds`` whose length (the count) and first ``keep`` ids are read
         now and whose full sequence a background worker writes into the side database with one
         ``INSERT ... SELECT`` inside SQLite, in the same read transaction (WAL: writes made after
-        the count don't show), so pages never shift however the org changes meanwhile."""
+        the count don't show), so pages never shift however the org changes meanwhile. A WHERE that
+        reads the records' data (a text comparison, a LIKE) is one pass instead: its ids go to a
+        temporary table at once, the count is their number, and the worker copies them over."""
         conn = self._snapshot_take()
         handed = False
         try:
             conn.execute("BEGIN")
-            n = self._count_sql(conn, org_key, obj, include_deleted, where, params)
-            n = max(0, n - offset)
-            if limit is not None:
-                n = min(n, limit)
-            if n == 0:
-                return []
-            sql, args = self._select_sql(org_key, obj, include_deleted, where, params, order, offset,
-                                         min(n, keep), ids_only=True)
-            # one string from SQLite, split in C: ten times quicker than a Python row per id
-            text = conn.execute(f"SELECT group_concat(id, ',') FROM ({sql})", args).fetchone()[0]
-            head = text.split(",") if text else []
-            if n <= keep:
-                return head
-            cid = next(self._spill_n)
-            sql, args = self._select_sql(org_key, obj, include_deleted, where, params, order, offset, n,
-                                         ids_only=True)
-            fill = _Fill(conn, cid, n, sql, args)
+            if any("json_extract" in w for w in where):
+                # the WHERE reads every row's data: one pass writes the matching ids to a temporary
+                # table (on disk, this connection's), rather than a COUNT pass and then a pass for
+                # the head; the spill worker copies them into the cursor's table
+                cid = next(self._spill_n)
+                temp = f"temp.t{cid}"
+                sql, args = self._select_sql(org_key, obj, include_deleted, where, params, order, offset, limit,
+                                             ids_only=True)
+                conn.execute(f"CREATE TABLE {temp} (id TEXT NOT NULL)")
+                n = conn.execute(f"INSERT INTO {temp}(id) {sql}", args).rowcount
+                if n == 0:
+                    return []
+                text = conn.execute(f"SELECT group_concat(id, ',') FROM (SELECT id FROM {temp} WHERE rowid <= ? "
+                                    f"ORDER BY rowid)", (min(n, keep),)).fetchone()[0]
+                head = text.split(",")
+                if n <= keep:
+                    return head   # the ROLLBACK in _snapshot_give drops the temporary table
+                fill = _Fill(conn, cid, n, f"SELECT id FROM {temp} ORDER BY rowid", [], drop=temp)
+            else:
+                n = self._count_sql(conn, org_key, obj, include_deleted, where, params)
+                n = max(0, n - offset)
+                if limit is not None:
+                    n = min(n, limit)
+                if n == 0:
+                    return []
+                sql, args = self._select_sql(org_key, obj, include_deleted, where, params, order, offset,
+                                             min(n, keep), ids_only=True)
+                # one string from SQLite, split in C: ten times quicker than a Python row per id
+                text = conn.execute(f"SELECT group_concat(id, ',') FROM ({sql})", args).fetchone()[0]
+                head = text.split(",") if text else []
+                if n <= keep:
+                    return head
+                cid = next(self._spill_n)
+                sql, args = self._select_sql(org_key, obj, include_deleted, where, params, order, offset, n,
+                                             ids_only=True)
+                fill = _Fill(conn, cid, n, sql, args)
             ids = LazyIds(self, cid, n, head, fill)
             fill.target = weakref.ref(ids)
             self._ensure_spill_worker()
@@ -976,8 +997,9 @@ class _Fill:
     """One cursor's table, filled by the spill worker from its snapshot connection (a read
     transaction already open: the count and the head were read in it)."""
 
-    def __init__(self, conn: sqlite3.Connection, cid: int, n: int, sql: str, args: list):
+    def __init__(self, conn: sqlite3.Connection, cid: int, n: int, sql: str, args: list, drop: str | None = None):
         self.conn, self.cid, self.n, self.sql, self.args = conn, cid, n, sql, args
+        self.drop = drop   # a temporary table the ids are copied from, dropped once they are
         self.done = threading.Event()
         self.error: BaseException | None = None
         self.target = None
@@ -997,6 +1019,8 @@ class _Fill:
             if cur.rowcount != self.n:
                 raise RuntimeError(f"cursor fill wrote {cur.rowcount} ids, counted {self.n}")
             conn.execute("COMMIT")
+            if self.drop:
+                conn.execute(f"DROP TABLE IF EXISTS {self.drop}")
             self.done.set()
             ids = self.target() if self.target is not None else None
             if ids is not None:
