@@ -10,10 +10,11 @@ from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
 from .errors import SoqlError, error_at, malformed
-from .nodes import (And, Comparison, CountCall, FieldPath, Literal, Not, Or, OrderItem, Query,
+from .nodes import (And, Comparison, CountCall, FieldPath, FieldsCall, Literal, Not, Or, OrderItem, Query,
                     SemiJoin, SubQuery)
 
 MAX_OFFSET = 2000
+MAX_FIELDS_LIMIT = 200   # FIELDS(ALL) and FIELDS(CUSTOM) select an unbounded set of fields: LIMIT 200 at most
 MAX_SEMI_JOINS = 2
 MAX_LENGTH = 100_000
 
@@ -160,6 +161,15 @@ class _Build(Transformer):
     def count_call(self, items):
         return CountCall(items[1] if len(items) > 1 else None, _pos(items[0]))
 
+    def fields_call(self, items):
+        fn, lpar, arg = items
+        if fn.value.upper() != "FIELDS":
+            self._fail(lpar, f"unexpected token: '{lpar.value}'")
+        kind = arg.value.upper()
+        if kind not in ("ALL", "STANDARD", "CUSTOM"):
+            self._fail(arg, f"unexpected token: '{arg.value}'")
+        return FieldsCall(kind, _pos(fn))
+
     def subquery(self, items):
         return SubQuery(items[1], _pos(items[0]))
 
@@ -204,6 +214,11 @@ class _Build(Transformer):
     def query(self, items):
         parts = dict(items)
         sobject = parts["from"]
+        limit = parts.get("limit")
+        for item in parts["select"]:
+            if isinstance(item, FieldsCall) and item.kind != "STANDARD" and (limit is None or limit > MAX_FIELDS_LIMIT):
+                raise _Fail(malformed(self.text, item.pos,
+                                      f"The SOQL FIELDS function must have a LIMIT of at most {MAX_FIELDS_LIMIT}"))
         return Query(text=self.text, select=parts["select"], sobject=sobject.value,
                      sobject_pos=_pos(sobject), where=parts.get("where"),
                      order_by=parts.get("order", []), limit=parts.get("limit"),
