@@ -219,6 +219,7 @@ def main():
     query_timings = [t for t in timings if t[0].endswith("/query")]
     split = len(query_timings) - len(extra)
     extra_server = [s for _, s, _ in query_timings[split:]]
+    extra_cpu = [c for _, _, c in query_timings[split:]]
     timings = query_timings[:split] + [t for t in timings if not t[0].endswith("/query")]
     queries = [s for p, s, _ in timings if p.endswith("/query")]
     more = [s for p, s, _ in timings if "/query/" in p]
@@ -231,9 +232,10 @@ def main():
     for q in args.query:
         client = [s for x, s, _ in extra if x == q]
         server_side = [s for (x, _, _), s in zip(extra, extra_server) if x == q]
+        cpu = [c for (x, _, _), c in zip(extra, extra_cpu) if x == q]
         sizes = {n for x, _, n in extra if x == q}
         print(f"first page of {q!r} (totalSize {', '.join(map(str, sorted(sizes)))}): server-side "
-              f"{fmt(server_side)}; client-side {fmt(client)}")
+              f"{fmt(server_side)}; client-side {fmt(client)}; request thread CPU {fmt(cpu)}")
     rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(f"emulator peak RSS {rss:.0f} MB (child process, ru_maxrss); load average "
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
