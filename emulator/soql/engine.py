@@ -230,6 +230,28 @@ def _sql_plan(bound: BoundQuery, schema, ds, now, include_deleted, cache):
     return where, params, complete, order
 
 
+def _like_run(pattern: str) -> Optional[str]:
+    """The longest run of literal characters in a SQLite LIKE pattern (backslash escapes) that a
+    record's JSON text holds as they are whenever the field's value matches it with ASCII
+    characters there (printable ASCII but the quote and the backslash, which JSON escapes); None
+    when shorter than 3."""
+    runs, run, i = [], [], 0
+    while i < len(pattern):
+        ch, literal = pattern[i], True
+        if ch == "\\" and i + 1 < len(pattern):
+            ch, i = pattern[i + 1], i + 2
+        else:
+            literal, i = ch not in "%_", i + 1
+        if literal and " " <= ch <= "~" and ch not in '"\\':
+            run.append(ch)
+        else:
+            runs.append("".join(run))
+            run = []
+    runs.append("".join(run))
+    best = max(runs, key=len)
+    return best if len(best) >= 3 else None
+
+
 def _sql_string_term(c: Comparison, compiler: WhereCompiler, path: BoundPath, ds):
     """A comparison on a text field in SQL, as where.WhereCompiler._comparison evaluates it."""
     x, key = _sql_field(path, ds), _sql_lower(path, ds)
@@ -244,12 +266,21 @@ def _sql_string_term(c: Comparison, compiler: WhereCompiler, path: BoundPath, ds
         if lit.sql.isascii():
             # SQLite's LIKE folds ASCII letters only: what it matches the regex matches too, and
             # it is exact on ASCII text; text with other characters that it rejects asks Python
-            return (f"{x} LIKE ? ESCAPE '\\' OR (length(CAST({x} AS BLOB)) != length({x}) "
-                    f"AND sf_like(?, ?, {x}))", [lit.sql, rx.pattern, rx.flags])
-        # a pattern with other characters: those become '_' (one character, as each matches one),
-        # a superset that SQLite narrows before Python decides
-        loose = "".join(ch if ch.isascii() else "_" for ch in lit.sql)
-        return f"{x} LIKE ? ESCAPE '\\' AND sf_like(?, ?, {x})", [loose, rx.pattern, rx.flags]
+            sql, args = (f"{x} LIKE ? ESCAPE '\\' OR (length(CAST({x} AS BLOB)) != length({x}) "
+                         f"AND sf_like(?, ?, {x}))"), [lit.sql, rx.pattern, rx.flags]
+        else:
+            # a pattern with other characters: those become '_' (one character, as each matches
+            # one), a superset that SQLite narrows before Python decides
+            loose = "".join(ch if ch.isascii() else "_" for ch in lit.sql)
+            sql, args = f"{x} LIKE ? ESCAPE '\\' AND sf_like(?, ?, {x})", [loose, rx.pattern, rx.flags]
+        run = _like_run(lit.sql)
+        if run is None:
+            return sql, args
+        # before parsing the JSON: a matching value holds the run in the record's text, unless it
+        # matched with non-ASCII characters (then the text has some, raw or as \u escapes)
+        near = "%" + run.replace("%", "\\%").replace("_", "\\_") + "%"
+        return (f"(data LIKE ? ESCAPE '\\' OR length(data) != length(CAST(data AS BLOB)) "
+                f"OR instr(data, '\\u') > 0) AND ({sql})"), [near, *args]
     if op in ("IN", "NOT IN"):
         values = [compiler._coerce(path, lit) for lit in c.value]
         if any(not isinstance(v, (str, type(None))) for v in values):

@@ -3,6 +3,7 @@ sf_like functions) and must answer exactly as the pure-Python engine does: case-
 beyond ASCII, LIKE's wildcards and escapes, NULLS FIRST/LAST in both directions, ties in insertion
 order, on a data set of mixed case, non-ASCII letters, wildcard characters and nulls, page by page
 (a tiny cursor head, so later pages come from the background fill) and spilled."""
+import json
 import random
 
 import pytest
@@ -43,6 +44,12 @@ def server():
             if i % 7:
                 fields["Persona__c"] = ";".join(rnd.sample(["Designer", "researcher", "Énginéer"], rnd.randint(1, 2)))
             store.insert("production", "Contact", fields, validate=False)
+        # some records' JSON text written with \\u escapes (as json.dumps' default would): the LIKE
+        # prefilter on the text must not lose them
+        for rid, data in list(store.db.execute("SELECT id, data FROM records WHERE object = 'Contact'")):
+            rec = json.loads(data)
+            if "\u212a" in rec.get("LastName", "") or "\u017f" in rec.get("LastName", ""):
+                store.db.execute("UPDATE records SET data = ? WHERE id = ?", (json.dumps(rec), rid))
         yield server
 
 
@@ -56,7 +63,8 @@ def sources(server):
     return view, memory, st.clock.now()
 
 
-LIKES = ["smith", "smi_h", "sm%", "%SMITH%", "%ÍTH", "émile", "ÉMILE", "%ZOË%", "%kelvin", "K%", "\u212a%",
+LIKES = ["%kelvin%", "%smith", "%O\\'Brien%", "%100\\%%", "%a\\_b%", "%line%", "%zurich%",
+         "smith", "smi_h", "sm%", "%SMITH%", "%ÍTH", "émile", "ÉMILE", "%ZOË%", "%kelvin", "K%", "\u212a%",
          "%ſ%", "s%", "STRASSE", "straSSe", "%σ%", "Σ%", "%ς", "istanbul", "İ%", "I%", "ı%", "%ﬁ%",
          "100\\%", "100\\%%", "100%", "a\\_b", "a_b", "%\\\\%", "back\\\\slash", "o\\'brien", "%\\n%",
          "line_break", "ä", "Ä%", "_", "\\_", "\\%", "%", "__", "日_", "%😀%", "%zürich%", "z_rich",
@@ -133,7 +141,8 @@ def test_like_matches_are_not_trivial(sources):
     only through Python's case folding."""
     view, memory, now = sources
     for pattern, needle in [("%émile%", "Émile"), ("%zoë%", "ZOË"), ("k%", "\u212aelvin"), ("%σ%", "ΣΊΣΥΦΟΣ"),
-                            ("s%", "\u017fmith")]:
+                            ("s%", "\u017fmith"), ("%kelvin%", "\u212aelvin"), ("%smith", "\u017fmith"),
+                            ("%ÍTH%", "Smíth"), ("%strasse%", "STRASSE")]:
         res = execute(parse(f"SELECT Id, LastName FROM Contact WHERE LastName LIKE '{pattern}'"), view, now=now)
         names = {r["LastName"] for r in res.render(list(res.ids))}
         assert any(needle in n for n in names), (pattern, needle)
