@@ -113,6 +113,10 @@ def main():
     ap.add_argument("--max-pages", type=int, default=0, help="simple-salesforce pass: stop after N pages (0: all)")
     ap.add_argument("--samples", type=int, default=40, help="raw HTTPS page fetches spread over the cursor")
     ap.add_argument("--first-samples", type=int, default=10, help="new queries timed for their first page")
+    ap.add_argument("--query", action="append", default=[], metavar="SOQL",
+                    help="another query whose first page is timed (repeatable), e.g. a LIKE or a sort on a "
+                         "string field")
+    ap.add_argument("--query-samples", type=int, default=3, help="new queries timed per --query")
     ap.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve:
@@ -196,11 +200,27 @@ def main():
         assert r.status_code == 200 and r.json()["totalSize"] == args.records, r.text[:200]
         firsts.append(time.perf_counter() - t1)
     print(f"first page of {len(firsts)} new queries over raw HTTPS (client-side): {fmt(firsts)}")
+    extra = []   # (query, client-side seconds, totalSize)
+    for q in args.query:
+        for _ in range(args.query_samples):
+            idle(raw, info, timeout=600)
+            t1 = time.perf_counter()
+            r = raw.get(info["url"] + "/services/data/v62.0/query", params={"q": q})
+            r.content
+            assert r.status_code == 200, r.text[:200]
+            extra.append((q, time.perf_counter() - t1, r.json()["totalSize"]))
+    idle(raw, info, timeout=600)
 
     child.stdin.write("quit\n")
     child.stdin.flush()
     timings = json.loads(child.stdout.readline())["timings"]
     child.wait(timeout=120)
+    # the --query requests come last: time them apart from the sync's query
+    query_timings = [t for t in timings if t[0].endswith("/query")]
+    split = len(query_timings) - len(extra)
+    extra_server = [s for _, s, _ in query_timings[split:]]
+    extra_cpu = [c for _, _, c in query_timings[split:]]
+    timings = query_timings[:split] + [t for t in timings if not t[0].endswith("/query")]
     queries = [s for p, s, _ in timings if p.endswith("/query")]
     more = [s for p, s, _ in timings if "/query/" in p]
     more_cpu = [c for p, _, c in timings if "/query/" in p]
@@ -209,6 +229,13 @@ def main():
           f"query_more pages {fmt(more)} (n={len(more)})")
     print(f"server CPU (request thread): query {fmt(query_cpu)}; query_more page {fmt(more_cpu)} = "
           f"{statistics.mean(more_cpu) * 1e6 / args.batch:.1f} us/record")
+    for q in args.query:
+        client = [s for x, s, _ in extra if x == q]
+        server_side = [s for (x, _, _), s in zip(extra, extra_server) if x == q]
+        cpu = [c for (x, _, _), c in zip(extra, extra_cpu) if x == q]
+        sizes = {n for x, _, n in extra if x == q}
+        print(f"first page of {q!r} (totalSize {', '.join(map(str, sorted(sizes)))}): server-side "
+              f"{fmt(server_side)}; client-side {fmt(client)}; request thread CPU {fmt(cpu)}")
     rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(f"emulator peak RSS {rss:.0f} MB (child process, ru_maxrss); load average "
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")

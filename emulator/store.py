@@ -10,6 +10,7 @@ sees it (fields hidden by field-level security are absent from describes and rec
 """
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import os
@@ -65,6 +66,28 @@ CM_COPIED = ["Salutation", "FirstName", "LastName", "Name", "Title", "Street", "
              "HasOptedOutOfEmail", "HasOptedOutOfFax", "LeadSource"]
 CONTACT_TO_CM = {"Street": "MailingStreet", "City": "MailingCity", "State": "MailingState",
                  "PostalCode": "MailingPostalCode", "Country": "MailingCountry"}
+
+
+def _sf_lower(v):
+    """Python's str.lower, for the SOQL engine's case-insensitive comparisons and sort keys in SQL
+    (SQLite's own lower() folds ASCII letters only)."""
+    return v.lower() if isinstance(v, str) else v
+
+
+@functools.lru_cache(maxsize=256)
+def _like_matcher(pattern: str, flags: int):
+    return re.compile(pattern, flags).fullmatch
+
+
+def _sf_like(pattern: str, flags: int, v) -> int:
+    """1 when ``v`` matches a SOQL LIKE compiled by the parser (its regex source and flags)."""
+    return int(isinstance(v, str) and _like_matcher(pattern, flags)(v) is not None)
+
+
+def register_functions(conn: sqlite3.Connection):
+    """The functions the SOQL engine's SQL may call (see soql.engine._sql_plan)."""
+    conn.create_function("sf_lower", 1, _sf_lower, deterministic=True)
+    conn.create_function("sf_like", 3, _sf_like, deterministic=True)
 
 
 class RecordError(Exception):
@@ -227,6 +250,7 @@ class Store:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=OFF")
             conn.execute("PRAGMA cache_size=-32000")
+            register_functions(conn)
             self._local.conn = conn
             self._local.box = _ConnBox(conn, self._conns)
         return conn
@@ -322,6 +346,7 @@ class Store:
         # a small page cache: COUNT and fill stream through an index once (the OS caches the file),
         # and one of these connections is held per fill in flight
         conn.execute("PRAGMA cache_size=-2000")
+        register_functions(conn)
         conn.execute("ATTACH DATABASE ? AS spill", (self.spill_path,))
         conn.execute("PRAGMA spill.journal_mode=WAL")
         conn.execute("PRAGMA spill.synchronous=OFF")
@@ -346,28 +371,49 @@ class Store:
         most ``keep``, else a ``LazyIds`` whose length (the count) and first ``keep`` ids are read
         now and whose full sequence a background worker writes into the side database with one
         ``INSERT ... SELECT`` inside SQLite, in the same read transaction (WAL: writes made after
-        the count don't show), so pages never shift however the org changes meanwhile."""
+        the count don't show), so pages never shift however the org changes meanwhile. A WHERE that
+        reads the records' data (a text comparison, a LIKE) is one pass instead: its ids go to a
+        temporary table at once, the count is their number, and the worker copies them over."""
         conn = self._snapshot_take()
         handed = False
         try:
             conn.execute("BEGIN")
-            n = self._count_sql(conn, org_key, obj, include_deleted, where, params)
-            n = max(0, n - offset)
-            if limit is not None:
-                n = min(n, limit)
-            if n == 0:
-                return []
-            sql, args = self._select_sql(org_key, obj, include_deleted, where, params, order, offset,
-                                         min(n, keep), ids_only=True)
-            # one string from SQLite, split in C: ten times quicker than a Python row per id
-            text = conn.execute(f"SELECT group_concat(id, ',') FROM ({sql})", args).fetchone()[0]
-            head = text.split(",") if text else []
-            if n <= keep:
-                return head
-            cid = next(self._spill_n)
-            sql, args = self._select_sql(org_key, obj, include_deleted, where, params, order, offset, n,
-                                         ids_only=True)
-            fill = _Fill(conn, cid, n, sql, args)
+            if any("json_extract" in w for w in where):
+                # the WHERE reads every row's data: one pass writes the matching ids to a temporary
+                # table (on disk, this connection's), rather than a COUNT pass and then a pass for
+                # the head; the spill worker copies them into the cursor's table
+                cid = next(self._spill_n)
+                temp = f"temp.t{cid}"
+                sql, args = self._select_sql(org_key, obj, include_deleted, where, params, order, offset, limit,
+                                             ids_only=True)
+                conn.execute(f"CREATE TABLE {temp} (id TEXT NOT NULL)")
+                n = conn.execute(f"INSERT INTO {temp}(id) {sql}", args).rowcount
+                if n == 0:
+                    return []
+                text = conn.execute(f"SELECT group_concat(id, ',') FROM (SELECT id FROM {temp} WHERE rowid <= ? "
+                                    f"ORDER BY rowid)", (min(n, keep),)).fetchone()[0]
+                head = text.split(",")
+                if n <= keep:
+                    return head   # the ROLLBACK in _snapshot_give drops the temporary table
+                fill = _Fill(conn, cid, n, f"SELECT id FROM {temp} ORDER BY rowid", [], drop=temp)
+            else:
+                n = self._count_sql(conn, org_key, obj, include_deleted, where, params)
+                n = max(0, n - offset)
+                if limit is not None:
+                    n = min(n, limit)
+                if n == 0:
+                    return []
+                sql, args = self._select_sql(org_key, obj, include_deleted, where, params, order, offset,
+                                             min(n, keep), ids_only=True)
+                # one string from SQLite, split in C: ten times quicker than a Python row per id
+                text = conn.execute(f"SELECT group_concat(id, ',') FROM ({sql})", args).fetchone()[0]
+                head = text.split(",") if text else []
+                if n <= keep:
+                    return head
+                cid = next(self._spill_n)
+                sql, args = self._select_sql(org_key, obj, include_deleted, where, params, order, offset, n,
+                                             ids_only=True)
+                fill = _Fill(conn, cid, n, sql, args)
             ids = LazyIds(self, cid, n, head, fill)
             fill.target = weakref.ref(ids)
             self._ensure_spill_worker()
@@ -951,8 +997,9 @@ class _Fill:
     """One cursor's table, filled by the spill worker from its snapshot connection (a read
     transaction already open: the count and the head were read in it)."""
 
-    def __init__(self, conn: sqlite3.Connection, cid: int, n: int, sql: str, args: list):
+    def __init__(self, conn: sqlite3.Connection, cid: int, n: int, sql: str, args: list, drop: str | None = None):
         self.conn, self.cid, self.n, self.sql, self.args = conn, cid, n, sql, args
+        self.drop = drop   # a temporary table the ids are copied from, dropped once they are
         self.done = threading.Event()
         self.error: BaseException | None = None
         self.target = None
@@ -972,6 +1019,8 @@ class _Fill:
             if cur.rowcount != self.n:
                 raise RuntimeError(f"cursor fill wrote {cur.rowcount} ids, counted {self.n}")
             conn.execute("COMMIT")
+            if self.drop:
+                conn.execute(f"DROP TABLE IF EXISTS {self.drop}")
             self.done.set()
             ids = self.target() if self.target is not None else None
             if ids is not None:
@@ -1053,6 +1102,7 @@ class OrgView:
 
     # -- what the engine may push down to SQLite (see soql.engine._sql_plan) ---------------------
     SQL_COLUMNS = {"Id": "id", "SystemModstamp": "modstamp", "IsDeleted": "deleted"}
+    SQL_FUNCTIONS = ("sf_lower", "sf_like")   # registered on every connection (register_functions)
 
     def select_ids(self, name: str, include_deleted: bool, where, params, order, offset=0, limit=None):
         return self.store.select(self.org_key, self.catalog.get(name)["name"], include_deleted, where, params,

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from .errors import error_at, malformed
-from .nodes import CountCall, FieldPath, Query, SubQuery
+from .nodes import CountCall, FieldPath, FieldsCall, Query, SubQuery
 
 MAX_RELATIONSHIP_DEPTH = 5
 
@@ -109,6 +109,19 @@ def bind(query: Query, schema: Schema, *, parent: Optional[ObjectInfo] = None) -
                 bound.count_all = True
             else:
                 bound.aggregates.append(resolve_path(item.field, obj, schema, text))
+            continue
+        if isinstance(item, FieldsCall):
+            # every field the user can see (field-level security already hid the others), in the
+            # describe's order; STANDARD and CUSTOM split them by the describe's "custom" flag
+            for f in obj.describe["fields"]:
+                if item.kind != "ALL" and bool(f.get("custom")) != (item.kind == "CUSTOM"):
+                    continue
+                path = BoundPath(f["name"], [], f["name"], f, item.pos)
+                if path.key in seen:
+                    raise error_at("INVALID_FIELD", text, item.pos, f"duplicate field selected: {f['name']}")
+                seen[path.key] = f["name"]
+                bound.columns.append(path)
+            plain_fields.append(item)
             continue
         if isinstance(item, SubQuery):
             if parent is not None:

@@ -136,21 +136,70 @@ _SQL_CATEGORIES = ("datetime", "date", "number", "boolean", "id")
 _NOT_NULL = ("id", "modstamp", "deleted")
 
 
-def _sql_expr(path: BoundPath, ds) -> Optional[str]:
-    """SQL for a field of the queried object whose stored JSON SQLite compares as Python does."""
-    if path.steps or category(path.field) not in _SQL_CATEGORIES or not _FIELD_NAME.match(path.name):
+def _sql_field(path: BoundPath, ds) -> Optional[str]:
+    """SQL for the stored value of a field of the queried object (NULL when absent)."""
+    if path.steps or not _FIELD_NAME.match(path.name):
         return None
     col = getattr(ds, "SQL_COLUMNS", {}).get(path.name)
     return col or f"json_extract(data, '$.{path.name}')"
+
+
+def _sql_expr(path: BoundPath, ds) -> Optional[str]:
+    """SQL for a field of the queried object whose stored JSON SQLite compares as Python does."""
+    if category(path.field) not in _SQL_CATEGORIES:
+        return None
+    return _sql_field(path, ds)
+
+
+def _sql_lower(path: BoundPath, ds) -> Optional[str]:
+    """SQL for a text field's value lowercased exactly as Python's ``str.lower`` does (what the
+    predicate compares and the sort keys hold): SQLite's lower() for ASCII text (the byte length
+    equals the character length), the store's ``sf_lower`` for the rest. SQLite then compares
+    the keys as Python compares str, by code point (UTF-8 byte order is code point order)."""
+    if category(path.field) not in ("string", "multipicklist") or \
+            "sf_lower" not in getattr(ds, "SQL_FUNCTIONS", ()):
+        return None
+    x = _sql_field(path, ds)
+    if x is None:
+        return None
+    return f"(CASE WHEN length(CAST({x} AS BLOB)) = length({x}) THEN lower({x}) ELSE sf_lower({x}) END)"
+
+
+def _sql_text(value: str) -> Optional[str]:
+    return None if "\x00" in value else "'" + value.replace("'", "''") + "'"
+
+
+def _sql_order_keys(path: BoundPath, ds) -> Optional[list[str]]:
+    """The SQL sort keys for one ORDER BY item, as ``_sort_value`` keys it: the value; a text
+    field's lowercased value; a picklist's (rank in its defined values, lowercased value)."""
+    expr = _sql_expr(path, ds)
+    if expr is not None:
+        return [expr]
+    low = _sql_lower(path, ds)
+    if low is None:
+        return None
+    if path.field.get("type") == "picklist" and path.field.get("picklistValues"):
+        rank = {p["value"].lower(): i for i, p in enumerate(path.field["picklistValues"])}
+        whens = []
+        for v, i in rank.items():
+            text = _sql_text(v)
+            if text is None:
+                return None
+            whens.append(f"WHEN {text} THEN {i}")
+        x = _sql_field(path, ds)
+        return [f"(CASE WHEN {x} IS NULL THEN NULL ELSE CASE {low} {' '.join(whens)} ELSE {len(rank)} END END)",
+                low]
+    return [low]
 
 
 def _sql_plan(bound: BoundQuery, schema, ds, now, include_deleted, cache):
     """(where, params, complete, order) for a store that filters and sorts in SQLite, or None.
 
     ``where`` holds the top-level AND terms SQLite evaluates exactly as the compiled predicate does
-    (non-string fields of the queried object compared with a literal); ``complete`` says they are
-    the whole WHERE. ``order`` is the ORDER BY in SQL, or None when a key needs Python (strings,
-    picklists, parent paths). Anything else stays with the Python predicate.
+    (fields of the queried object compared with a literal; text compared case-insensitively and
+    LIKE through the store's SQL functions); ``complete`` says they are the whole WHERE. ``order``
+    is the ORDER BY in SQL, or None when a key needs Python (parent paths). Anything else stays
+    with the Python predicate.
     """
     where, params = [], []
     complete = True
@@ -167,26 +216,104 @@ def _sql_plan(bound: BoundQuery, schema, ds, now, include_deleted, cache):
                 params.extend(term[1])
     order = []
     for path, desc, nulls_last in bound.order_by:
-        expr = _sql_expr(path, ds)
-        if expr is None:
+        keys = _sql_order_keys(path, ds)
+        if keys is None:
             order = None
             break
-        # SQLite puts NULLs first ascending and last descending; saying so anyway would stop it
-        # reading the order off an index, and the indexed columns are never NULL
-        nulls = "" if nulls_last == desc or expr in _NOT_NULL else f" NULLS {'LAST' if nulls_last else 'FIRST'}"
-        order.append(f"{expr} {'DESC' if desc else 'ASC'}{nulls}")
+        for expr in keys:
+            # SQLite puts NULLs first ascending and last descending; saying so anyway would stop it
+            # reading the order off an index, and the indexed columns are never NULL
+            nulls = "" if nulls_last == desc or expr in _NOT_NULL else f" NULLS {'LAST' if nulls_last else 'FIRST'}"
+            order.append(f"{expr} {'DESC' if desc else 'ASC'}{nulls}")
     if not where and order is None:
         return None
     return where, params, complete, order
 
 
+def _like_run(pattern: str) -> Optional[str]:
+    """The longest run of literal characters in a SQLite LIKE pattern (backslash escapes) that a
+    record's JSON text holds as they are whenever the field's value matches it with ASCII
+    characters there (printable ASCII but the quote and the backslash, which JSON escapes); None
+    when shorter than 3."""
+    runs, run, i = [], [], 0
+    while i < len(pattern):
+        ch, literal = pattern[i], True
+        if ch == "\\" and i + 1 < len(pattern):
+            ch, i = pattern[i + 1], i + 2
+        else:
+            literal, i = ch not in "%_", i + 1
+        if literal and " " <= ch <= "~" and ch not in '"\\':
+            run.append(ch)
+        else:
+            runs.append("".join(run))
+            run = []
+    runs.append("".join(run))
+    best = max(runs, key=len)
+    return best if len(best) >= 3 else None
+
+
+def _sql_string_term(c: Comparison, compiler: WhereCompiler, path: BoundPath, ds):
+    """A comparison on a text field in SQL, as where.WhereCompiler._comparison evaluates it."""
+    x, key = _sql_field(path, ds), _sql_lower(path, ds)
+    if key is None or "sf_like" not in getattr(ds, "SQL_FUNCTIONS", ()):
+        return None
+    op = c.op
+    if op == "LIKE":
+        lit = c.value
+        if not isinstance(lit, Literal) or lit.kind != "like" or lit.sql is None:
+            return None
+        rx = lit.value
+        if lit.sql.isascii():
+            # SQLite's LIKE folds ASCII letters only: what it matches the regex matches too, and
+            # it is exact on ASCII text; text with other characters that it rejects asks Python
+            sql, args = (f"{x} LIKE ? ESCAPE '\\' OR (length(CAST({x} AS BLOB)) != length({x}) "
+                         f"AND sf_like(?, ?, {x}))"), [lit.sql, rx.pattern, rx.flags]
+        else:
+            # a pattern with other characters: those become '_' (one character, as each matches
+            # one), a superset that SQLite narrows before Python decides
+            loose = "".join(ch if ch.isascii() else "_" for ch in lit.sql)
+            sql, args = f"{x} LIKE ? ESCAPE '\\' AND sf_like(?, ?, {x})", [loose, rx.pattern, rx.flags]
+        run = _like_run(lit.sql)
+        if run is None:
+            return sql, args
+        # before parsing the JSON: a matching value holds the run in the record's text, unless it
+        # matched with non-ASCII characters (then the text has some, raw or as \u escapes)
+        near = "%" + run.replace("%", "\\%").replace("_", "\\_") + "%"
+        return (f"(data LIKE ? ESCAPE '\\' OR length(data) != length(CAST(data AS BLOB)) "
+                f"OR instr(data, '\\u') > 0) AND ({sql})"), [near, *args]
+    if op in ("IN", "NOT IN"):
+        values = [compiler._coerce(path, lit) for lit in c.value]
+        if any(not isinstance(v, (str, type(None))) for v in values):
+            return None
+        has_null = any(v is None for v in values)
+        vals = [v for v in values if v is not None]
+        member = f"{key} IN ({','.join('?' * len(vals))})" if vals else "0"
+        if op == "IN":
+            return (f"{x} IS NULL OR {member}" if has_null else member), vals
+        return (f"{x} IS NOT NULL AND NOT ({member})" if has_null else f"{x} IS NULL OR NOT ({member})"), vals
+    if op not in ("=", "!=", "<", "<=", ">", ">=") or not isinstance(c.value, Literal):
+        return None
+    value = compiler._coerce(path, c.value)
+    if value is None:
+        return {"=": (f"{x} IS NULL", []), "!=": (f"{x} IS NOT NULL", [])}.get(op)
+    if not isinstance(value, str):
+        return None
+    if op == "!=":
+        return f"{key} IS NOT ?", [value]
+    return f"{key} {op} ?", [value]
+
+
 def _sql_term(c, compiler: WhereCompiler, ds):
-    if not isinstance(c, Comparison) or not isinstance(c.value, Literal) or c.value.kind == "like":
+    if not isinstance(c, Comparison):
+        return None
+    path = compiler._path(c.field)
+    if category(path.field) == "string":
+        return _sql_string_term(c, compiler, path, ds)
+    if not isinstance(c.value, Literal) or c.value.kind == "like":
         return None
     op = c.op
     if op not in ("=", "!=", "<", "<=", ">", ">="):
         return None
-    path = compiler._path(c.field)
     x = _sql_expr(path, ds)
     if x is None:
         return None

@@ -24,12 +24,22 @@ class CountCall:
 
 
 @dataclass
+class FieldsCall:
+    kind: str  # ALL | STANDARD | CUSTOM
+    pos: Pos
+
+    @property
+    def text(self) -> str:
+        return f"FIELDS({self.kind})"
+
+
+@dataclass
 class SubQuery:
     query: "Query"
     pos: Pos
 
 
-SelectItem = Union[FieldPath, CountCall, SubQuery]
+SelectItem = Union[FieldPath, CountCall, FieldsCall, SubQuery]
 
 
 @dataclass
@@ -39,6 +49,7 @@ class Literal:
     value: Any
     raw: str
     pos: Pos
+    sql: Optional[str] = None  # LIKE: the pattern for SQLite's LIKE ... ESCAPE '\'
 
 
 @dataclass

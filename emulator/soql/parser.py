@@ -10,10 +10,11 @@ from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
 from .errors import SoqlError, error_at, malformed
-from .nodes import (And, Comparison, CountCall, FieldPath, Literal, Not, Or, OrderItem, Query,
+from .nodes import (And, Comparison, CountCall, FieldPath, FieldsCall, Literal, Not, Or, OrderItem, Query,
                     SemiJoin, SubQuery)
 
 MAX_OFFSET = 2000
+MAX_FIELDS_LIMIT = 200   # FIELDS(ALL) and FIELDS(CUSTOM) select an unbounded set of fields: LIMIT 200 at most
 MAX_SEMI_JOINS = 2
 MAX_LENGTH = 100_000
 
@@ -41,6 +42,11 @@ def _pos(tok) -> tuple:
     return (tok.line, tok.column)
 
 
+def _sql_char(c: str) -> str:
+    """A literal character in a SQLite LIKE pattern whose ESCAPE is a backslash."""
+    return "\\" + c if c in "%_\\" else c
+
+
 class _Fail(Exception):
     """Raised inside the transformer; carries a finished SoqlError out of lark's VisitError."""
 
@@ -58,9 +64,10 @@ class _Build(Transformer):
         raise _Fail(malformed(self.text, _pos(tok), detail))
 
     def _decode(self, tok: Token, like: bool):
-        """Decode a quoted string. For LIKE, returns (text, regex) keeping \\% and \\_ literal."""
+        """Decode a quoted string. For LIKE, returns (text, regex, sql) keeping \\% and \\_ literal:
+        ``sql`` is the same pattern for SQLite's ``LIKE ... ESCAPE '\\'``."""
         body = tok.value[1:-1]
-        out, rx = [], []
+        out, rx, sql = [], [], []
         i = 0
         while i < len(body):
             ch = body[i]
@@ -68,30 +75,31 @@ class _Build(Transformer):
                 nxt = body[i + 1] if i + 1 < len(body) else ""
                 low = nxt.lower()
                 if low in _ESCAPES and (nxt in "'\"\\" or nxt.isalpha()):
-                    out.append(_ESCAPES[low]); rx.append(re.escape(_ESCAPES[low])); i += 2
+                    c = _ESCAPES[low]
+                    out.append(c); rx.append(re.escape(c)); sql.append(_sql_char(c)); i += 2
                     continue
                 if low == "u" and re.fullmatch(r"[0-9A-Fa-f]{4}", body[i + 2:i + 6] or ""):
                     c = chr(int(body[i + 2:i + 6], 16))
-                    out.append(c); rx.append(re.escape(c)); i += 6
+                    out.append(c); rx.append(re.escape(c)); sql.append(_sql_char(c)); i += 6
                     continue
                 if like and nxt in "%_":
-                    out.append(nxt); rx.append(re.escape(nxt)); i += 2
+                    out.append(nxt); rx.append(re.escape(nxt)); sql.append(_sql_char(nxt)); i += 2
                     continue
                 self._fail(tok, f"Invalid string literal '{tok.value[1:-1]}'. "
                                 f"Illegal character sequence '\\{nxt}' in string literal.")
             if like and ch == "%":
-                rx.append(".*")
+                rx.append(".*"); sql.append("%")
             elif like and ch == "_":
-                rx.append(".")
+                rx.append("."); sql.append("_")
             else:
-                rx.append(re.escape(ch))
+                rx.append(re.escape(ch)); sql.append(_sql_char(ch))
             out.append(ch)
             i += 1
         text = "".join(out)
         if len(text) > 4000:
             self._fail(tok, "String literal exceeds the maximum length of 4000 characters")
         if like:
-            return text, re.compile("".join(rx), re.IGNORECASE | re.DOTALL)
+            return text, re.compile("".join(rx), re.IGNORECASE | re.DOTALL), "".join(sql)
         return text
 
     def _literal(self, tok: Token, like: bool = False) -> Literal:
@@ -99,8 +107,8 @@ class _Build(Transformer):
         pos = _pos(tok)
         if t == "STRING":
             if like:
-                text, rx = self._decode(tok, True)
-                return Literal("like", rx, tok.value, pos)
+                text, rx, sql = self._decode(tok, True)
+                return Literal("like", rx, tok.value, pos, sql)
             return Literal("string", self._decode(tok, False), tok.value, pos)
         if t == "NUMBER":
             try:
@@ -153,6 +161,15 @@ class _Build(Transformer):
     def count_call(self, items):
         return CountCall(items[1] if len(items) > 1 else None, _pos(items[0]))
 
+    def fields_call(self, items):
+        fn, lpar, arg = items
+        if fn.value.upper() != "FIELDS":
+            self._fail(lpar, f"unexpected token: '{lpar.value}'")
+        kind = arg.value.upper()
+        if kind not in ("ALL", "STANDARD", "CUSTOM"):
+            self._fail(arg, f"unexpected token: '{arg.value}'")
+        return FieldsCall(kind, _pos(fn))
+
     def subquery(self, items):
         return SubQuery(items[1], _pos(items[0]))
 
@@ -197,6 +214,11 @@ class _Build(Transformer):
     def query(self, items):
         parts = dict(items)
         sobject = parts["from"]
+        limit = parts.get("limit")
+        for item in parts["select"]:
+            if isinstance(item, FieldsCall) and item.kind != "STANDARD" and (limit is None or limit > MAX_FIELDS_LIMIT):
+                raise _Fail(malformed(self.text, item.pos,
+                                      f"The SOQL FIELDS function must have a LIMIT of at most {MAX_FIELDS_LIMIT}"))
         return Query(text=self.text, select=parts["select"], sobject=sobject.value,
                      sobject_pos=_pos(sobject), where=parts.get("where"),
                      order_by=parts.get("order", []), limit=parts.get("limit"),

@@ -163,6 +163,39 @@ def test_pages_do_not_shift_when_records_change_during_paging(org, monkeypatch):
     assert all(rows[rid]["Email"] == "changed@example.org" for rid in touched)
 
 
+def test_a_text_filter_takes_its_ids_in_one_pass(org, monkeypatch):
+    """A WHERE SQLite evaluates on the records' data (here a LIKE): the matching ids are written to
+    a temporary table at once (no separate COUNT pass), so the count, the head and every later page
+    are of that moment even if the org changes before the spill worker copies them; the temporary
+    table is dropped once copied."""
+    monkeypatch.setattr(engine, "HEAD_ROWS", 25)
+    soql = "SELECT Id FROM Contact WHERE Email LIKE 'P1%' ORDER BY LastName DESC, Id"
+    view = _view(org)
+    now = org.state.clock.now()
+    expected = list(execute(parse(soql), _memory(view), now=now).ids)
+    assert len(expected) > 60
+    gate = _Gate(monkeypatch)
+    res = execute(parse(soql), view, now=now)
+    assert gate.waiting.wait(10)
+    assert isinstance(res.ids, LazyIds) and len(res.ids) == len(expected)
+    assert res.ids[:25] == expected[:25]
+    fill = res.ids.fill
+    assert fill.drop == f"temp.t{fill.cid}"
+    old_email = org.state.store.get("production", expected[30])["Email"]
+    org.update("Contact", expected[30], {"Email": "moved@example.org"})
+    late = org.create("Contact", {"LastName": "Person9", "Email": "p1late@example.org"})
+    try:
+        gate.open.set()
+        assert list(res.ids) == expected
+        assert fill.conn.execute("SELECT count(*) FROM temp.sqlite_master WHERE name = ?",
+                                 (f"t{fill.cid}",)).fetchone()[0] == 0
+        again = execute(parse(soql), view, now=now)
+        assert late in again.ids and expected[30] not in again.ids
+    finally:
+        org.update("Contact", expected[30], {"Email": old_email})
+        org.delete("Contact", late)
+
+
 def test_a_page_past_the_head_waits_for_the_fill(org, monkeypatch):
     monkeypatch.setattr(engine, "HEAD_ROWS", 25)
     gate = _Gate(monkeypatch)
