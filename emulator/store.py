@@ -61,6 +61,17 @@ CREATE TABLE IF NOT EXISTS seq (org TEXT NOT NULL, prefix TEXT NOT NULL, n INTEG
 dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 _PLAIN_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 PERSON_OBJECTS = ("Lead", "Contact")
+# A person account's fields and the fields of the Contact Salesforce keeps behind it.
+PERSON_ACCOUNT_TO_CONTACT = {
+    "FirstName": "FirstName", "LastName": "LastName", "Salutation": "Salutation", "PersonEmail": "Email",
+    "Phone": "Phone", "PersonMobilePhone": "MobilePhone", "PersonHomePhone": "HomePhone",
+    "PersonOtherPhone": "OtherPhone", "PersonTitle": "Title", "PersonBirthdate": "Birthdate",
+    "PersonLeadSource": "LeadSource", "PersonDepartment": "Department",
+    "PersonHasOptedOutOfEmail": "HasOptedOutOfEmail", "PersonDoNotCall": "DoNotCall",
+    "PersonHasOptedOutOfFax": "HasOptedOutOfFax",
+    **{f"PersonMailing{part}": f"Mailing{part}" for part in ("Street", "City", "State", "PostalCode", "Country",
+                                                           "Latitude", "Longitude")},
+}
 CM_COPIED = ["Salutation", "FirstName", "LastName", "Name", "Title", "Street", "City", "State", "PostalCode",
              "Country", "Email", "Phone", "Fax", "MobilePhone", "Description", "DoNotCall",
              "HasOptedOutOfEmail", "HasOptedOutOfFax", "LeadSource"]
@@ -738,9 +749,32 @@ class Store:
             rec = self.prepare(org_key, d, values, now=now, user_id=user_id, record_id=rid, validate=validate)
             if d["name"] == "CampaignMember":
                 self._fill_member(org_key, rec, validate=validate)
+            person_contact = None
+            if d["name"] == "Account" and rec.get("IsPersonAccount") and not rec.get("PersonContactId"):
+                person_contact = self._person_contact(org_key, rec, None, now=now, user_id=user_id)
+                rec["PersonContactId"] = person_contact["Id"]
             self.db.execute("INSERT INTO records(id, org, object, modstamp, deleted, data) VALUES (?,?,?,?,0,?)",
                             (rid, org_key, d["name"], rec.get("SystemModstamp", sf_datetime(now)), dumps(rec)))
+            if person_contact is not None:
+                self.db.execute("INSERT INTO records(id, org, object, modstamp, deleted, data) VALUES (?,?,?,?,0,?)",
+                                (person_contact["Id"], org_key, "Contact", person_contact["SystemModstamp"],
+                                 dumps(person_contact)))
         return rid
+
+    def _person_contact(self, org_key: str, account: dict, existing: dict | None, *, now: datetime,
+                        user_id: str | None) -> dict:
+        """The Contact behind a person account, as Salesforce keeps it: created with the account
+        (``IsPersonAccount`` true, ``AccountId`` the account) and following its Person* fields."""
+        d = self._describe(org_key, "Contact")
+        names = {f["name"] for f in d["fields"]}
+        values = {c: account.get(a) for a, c in PERSON_ACCOUNT_TO_CONTACT.items() if c in names}
+        values["AccountId"] = account["Id"]
+        if "IsPersonAccount" in names:
+            values["IsPersonAccount"] = True
+        if existing is None:
+            return self.prepare(org_key, d, values, now=now, user_id=user_id,
+                                record_id=self.new_ids(org_key, d["keyPrefix"])[0], validate=False)
+        return self.prepare(org_key, d, values, now=now, user_id=user_id, validate=False, existing=existing)
 
     def bulk_insert(self, org_key: str, obj: str, records: list[dict]) -> list[str]:
         """Insert fully-formed stored records (Id already set) in one transaction: for loaders."""
@@ -784,6 +818,13 @@ class Store:
             self._write(rec, d["name"])
             if d["name"] in PERSON_OBJECTS:
                 self._refresh_members(org_key, d["name"], rec, now or self.clock.now())
+            if d["name"] == "Account" and rec.get("IsPersonAccount") and rec.get("PersonContactId"):
+                raw = self.get_raw(rec["PersonContactId"])
+                if raw is not None and raw[0] == org_key and not raw[2]:
+                    contact = self._person_contact(org_key, rec, raw[3], now=now or self.clock.now(),
+                                                   user_id=user_id or self.orgs[org_key].users[0].id)
+                    self._write(contact, "Contact")
+                    self._refresh_members(org_key, "Contact", contact, now or self.clock.now())
         return rec
 
     def system_touch(self, org_key: str, record_id: str, now: datetime | None = None) -> dict:

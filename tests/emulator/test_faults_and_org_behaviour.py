@@ -216,6 +216,31 @@ def test_person_account_org_generates_person_accounts_with_their_contacts():
         assert "IsPersonAccount" not in {f["name"] for f in server.salesforce().Account.describe()["fields"]}
 
 
+def test_a_person_account_created_over_rest_gets_the_contact_behind_it_and_keeps_it_in_step(emu):
+    """As on Salesforce: creating a person account creates its Contact (IsPersonAccount, AccountId,
+    the Person* fields as the Contact's own) and names it in PersonContactId; updating the account's
+    Person* fields updates that Contact, whose stamps move (so an incremental sync of Contacts sees it)."""
+    sf = emu.salesforce("admin@pinecone.example")
+    rid = sf.Account.create({"FirstName": "Rae", "LastName": "Quill", "PersonEmail": "rae@example.org",
+                             "PersonMobilePhone": "+44 7700 900123", "PersonMailingCountry": "United Kingdom",
+                             "PersonHasOptedOutOfEmail": True})["id"]
+    account = sf.Account.get(rid)
+    contact = sf.Contact.get(account["PersonContactId"])
+    assert (contact["AccountId"], contact["IsPersonAccount"], contact["Name"]) == (rid, True, "Rae Quill")
+    assert (contact["Email"], contact["MobilePhone"], contact["MailingCountry"], contact["HasOptedOutOfEmail"]) == (
+        "rae@example.org", "+44 7700 900123", "United Kingdom", True)
+    assert sf.query(f"SELECT COUNT() FROM Contact WHERE AccountId = '{rid}'")["totalSize"] == 1
+    before = contact["SystemModstamp"]
+    emu.admin.advance_clock(5)
+    sf.Account.update(rid, {"PersonEmail": "rae.quill@example.org", "PersonHasOptedOutOfEmail": False})
+    contact = sf.Contact.get(account["PersonContactId"])
+    assert (contact["Email"], contact["HasOptedOutOfEmail"]) == ("rae.quill@example.org", False)
+    assert contact["SystemModstamp"] > before
+    business = sf.Account.create({"Name": "Quill Supplies"})["id"]
+    assert sf.Account.get(business)["PersonContactId"] is None
+    assert sf.query(f"SELECT COUNT() FROM Contact WHERE AccountId = '{business}'")["totalSize"] == 0
+
+
 def test_update_moves_both_stamps_and_system_update_only_systemmodstamp(emu, sf):
     emu.admin.set_clock(datetime(2026, 1, 10, 12, 0, 0, tzinfo=timezone.utc), frozen=True)
     cid = sf.Contact.create({"LastName": "Stamp"})["id"]
