@@ -25,3 +25,13 @@ def _sqlite_pragmas(dbapi_connection, _record):
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
+        # SQLite's own lower() folds ASCII letters only ("BJÖRN" stays "bjÖrn"); PostgreSQL's folds
+        # every letter. The pool's search (participants.search_text, a generated column computed
+        # with lower() on every write, and lower() of the typed words) must ignore case for every
+        # letter on both, so lower() is Python's on each SQLite connection. Deterministic, as a
+        # generated column requires; ASCII text is folded exactly as before.
+        dbapi_connection.create_function("lower", 1, _lower, deterministic=True)
+
+
+def _lower(value):
+    return value.lower() if isinstance(value, str) else value

@@ -26,8 +26,9 @@ SEARCH_COLUMNS = ("first_name", "last_name", "email", "company", "phone_raw", "p
 # INSERTs and UPDATEs included). A search word never contains a space (the search is split on
 # whitespace), so no match can run across two columns: "word in search_text" is "word in one of
 # the columns", tested with one LIKE a row instead of six ILIKEs. lower() here and on the
-# pattern is what PostgreSQL's ILIKE does in a UTF-8 database; SQLite's lower() folds ASCII
-# letters only, as its LIKE does. Used by migration 9a4f2c6e8b13 (keep the two the same).
+# pattern is what PostgreSQL's ILIKE does in a UTF-8 database; on SQLite, lower() is Python's
+# str.lower, registered on every connection (core.db), so non-ASCII letters fold there too.
+# Used by migration 9a4f2c6e8b13 (keep the two the same).
 SEARCH_TEXT_SQL = "lower(" + " || ' ' || ".join(f"coalesce({name}, '')" for name in SEARCH_COLUMNS) + ")"
 
 

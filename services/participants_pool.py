@@ -47,14 +47,11 @@ def _like(term: str) -> str:
 def _contains(term: str):
     """``term`` is in one of the searched columns, ignoring case: one LIKE on
     ``Participant.search_text`` (the columns lower-cased, a space between them; a search word has
-    no space, so it never matches across two columns). On PostgreSQL the pattern is lower-cased
-    by the database too: ``lower(x) LIKE lower(p)`` is what its ILIKE does in a UTF-8 database,
-    and a plain LIKE is what the trigram index ix_participants_search_text answers. SQLite's LIKE
-    already ignores the case of ASCII letters, the only ones its lower() folds."""
-    pattern = _like(term)
-    if db.engine.dialect.name == "postgresql":
-        return Participant.search_text.like(func.lower(pattern), escape="\\")
-    return Participant.search_text.like(pattern, escape="\\")
+    no space, so it never matches across two columns), against the lower-cased pattern:
+    ``lower(x) LIKE lower(p)`` is what PostgreSQL's ILIKE does in a UTF-8 database, and a plain
+    LIKE is what the trigram index ix_participants_search_text answers. On SQLite lower() is
+    Python's (core.db), so every letter is folded there too, not only ASCII ones."""
+    return Participant.search_text.like(func.lower(_like(term)), escape="\\")
 
 
 def _has_segment(segment: str):
