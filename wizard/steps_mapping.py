@@ -39,21 +39,37 @@ def _values_from_mapping(mapping: dict) -> dict:
     return values
 
 
+# What the form echoes back is bounded whatever is posted: a value longer than any Salesforce
+# field path or attribute name is cut (the validation still sees it is too long), and rows or
+# values beyond what a mapping may hold are not read (one request must not render a huge page).
+_MAX_ECHO = 300
+
+
+def _clip(value: str) -> str:
+    return value.strip()[:_MAX_ECHO + 1]
+
+
 def _values_from_form(form) -> dict:
     values: dict = {}
     for key, _, _ in plan_service.PARTICIPANT_FIELDS:
-        values[key] = form.get(key, "").strip()
+        values[key] = _clip(form.get(key, ""))
         if key in plan_service.FALLBACK_FIELDS:
-            values[f"{key}_fallback"] = form.get(f"{key}_fallback", "").strip()
-    values["country"] = form.get("country", "").strip()
+            values[f"{key}_fallback"] = _clip(form.get(f"{key}_fallback", ""))
+    values["country"] = _clip(form.get("country", ""))
+    limit = plan_service.MAX_ATTRIBUTES + 1  # one more: the empty row to fill in
     names, paths = form.getlist("attr_name"), form.getlist("attr_path")
-    values["attributes"] = [(names[i].strip() if i < len(names) else "", paths[i].strip() if i < len(paths) else "")
-                            for i in range(max(len(names), len(paths)))]
-    values["consent_in"] = form.getlist("consent_in")
-    values["consent_out"] = form.getlist("consent_out")
-    values["opt_out_flags"] = form.getlist("opt_out_flags")
+    rows = max(len(names), len(paths))
+    values["attributes"] = [(_clip(names[i]) if i < len(names) else "", _clip(paths[i]) if i < len(paths) else "")
+                            for i in range(min(rows, limit))]
+    values["attributes_dropped"] = max(0, rows - limit)
+    most = plan_service.MAX_CONSENT_VALUES + 1
+    # (a free-text consent field's values come typed one per line in one textarea)
+    longest = (plan_service.MAX_CONSENT_VALUE + 2) * most
+    values["consent_in"] = [v[:longest] for v in form.getlist("consent_in")[:most]]
+    values["consent_out"] = [v[:longest] for v in form.getlist("consent_out")[:most]]
+    values["opt_out_flags"] = [_clip(v) for v in form.getlist("opt_out_flags")[:most]]
     if plan_service.CONSENT_SHOWN_FOR in form:
-        values[plan_service.CONSENT_SHOWN_FOR] = form.get(plan_service.CONSENT_SHOWN_FOR, "").strip()
+        values[plan_service.CONSENT_SHOWN_FOR] = _clip(form.get(plan_service.CONSENT_SHOWN_FOR, ""))
     return values
 
 
@@ -73,7 +89,7 @@ def _consent_values_for_field(values: dict, fields) -> None:
 
 def _data(values: dict) -> dict:
     """Form values → what services.plans.validate_mapping reads."""
-    data = {k: v for k, v in values.items() if k != "attributes"}
+    data = {k: v for k, v in values.items() if k not in ("attributes", "attributes_dropped")}
     data["attr_name"] = [n for n, _ in values["attributes"]]
     data["attr_path"] = [p for _, p in values["attributes"]]
     return data
@@ -96,18 +112,25 @@ def mapping(plan_id: int):
     if request.method == "POST":
         values = _values_from_form(request.form)
         action = request.form.get("action", "save")
+        if values.get("attributes_dropped"):
+            errors["attributes"] = (f"At most {plan_service.MAX_ATTRIBUTES} custom attributes: "
+                                    f"the {values['attributes_dropped']:,} rows after them were not kept.")
         if action == "add_attribute":
-            values["attributes"].append(("", ""))
+            if len(values["attributes"]) < plan_service.MAX_ATTRIBUTES:
+                values["attributes"].append(("", ""))
+            else:
+                errors["attributes"] = f"At most {plan_service.MAX_ATTRIBUTES} custom attributes."
         elif action.startswith("remove_attribute:"):
             index = action.split(":", 1)[1]
             if index.isascii() and index.isdigit() and int(index) < len(values["attributes"]):
                 del values["attributes"][int(index)]  # never a negative index (from the end)
         elif action == "preview":
-            mapping_, errors = plan_service.validate_mapping(_data(values), fields)
+            mapping_, found = plan_service.validate_mapping(_data(values), fields)
+            errors = {**found, **errors}
             if not errors:
                 preview_rows, preview_error = plan_service.preview_mapping(
                     plan, mapping_, fields, current_workspace(), limit=PREVIEW_ROWS)
-        elif action == "save":
+        elif action == "save" and not errors:
             errors = plan_service.save_mapping(plan, _data(values), fields)
             if not errors:
                 return step_done(plan, "mapping")
@@ -115,8 +138,8 @@ def mapping(plan_id: int):
         stored = plan.mapping or {}
         values = _values_from_mapping(stored if stored.get("fields") else plan_service.suggested_mapping(fields))
     _consent_values_for_field(values, fields)
-    if not values["attributes"] or any(values["attributes"][-1]):
-        values["attributes"].append(("", ""))  # always one empty row to fill in
+    if (not values["attributes"] or any(values["attributes"][-1])) and len(values["attributes"]) <= plan_service.MAX_ATTRIBUTES:
+        values["attributes"].append(("", ""))  # one empty row to fill in, while there is room
     consent_path = values.get("consent")
     return render_step(
         plan, "mapping", "wizard/_step_mapping.html", errors=errors, catalog=fields, values=values,

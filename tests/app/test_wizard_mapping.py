@@ -168,6 +168,30 @@ def test_attribute_rows_added_and_removed_without_javascript(app, setup):
     assert hx.status_code == 200 and "<html" not in hx.get_data(as_text=True)
 
 
+def test_a_crafted_post_with_thousands_of_rows_or_huge_values_gets_a_bounded_page(app, setup):
+    """Any action re-renders the rows posted: 20,000 attribute rows once made a 587 MB page. Rows
+    beyond the 30 a mapping may hold are not read (and the page says so), a value longer than any
+    field path is cut in what is echoed, and nothing is saved."""
+    _ws, _conn, plan, client = setup
+    token = csrf_token(client)
+    many = {**GOOD, "attr_name": [f"A{i}" for i in range(20000)], "attr_path": ["Title"] * 20000}
+    for action in ("add_attribute", "preview", "save", "remove_attribute:3"):
+        response = client.post(f"/wizard/plans/{plan.id}/mapping", data={"csrf_token": token, **many,
+                                                                          "action": action})
+        html = response.get_data(as_text=True)
+        assert len(html) < 2_000_000, (action, len(html))
+        assert html.count('class="attribute-row"') <= 31, action
+        assert "At most 30 custom attributes" in html, action
+    huge = "X" * 1_000_000
+    response = client.post(f"/wizard/plans/{plan.id}/mapping", data={"csrf_token": token, **GOOD, "email": huge,
+                                                                      "attr_name": [huge], "attr_path": [huge]})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422 and len(html) < 200_000 and "X" * 302 not in html
+    assert "Keep attribute names under 100 characters." in html
+    db.session.expire_all()
+    assert db.session.get(ImportPlan, plan.id).mapping == {}
+
+
 def test_consent_values_follow_the_chosen_field(app, setup):
     _ws, _conn, plan, client = setup
     response = client.post(f"/wizard/plans/{plan.id}/mapping", data={
