@@ -19,7 +19,12 @@ MAX_DB_INT = 2_147_483_647
 
 
 def db_int(value) -> int:
-    number = int(str(value).strip())
+    """An integer a database column can hold, written in ASCII digits (Python's int() also reads
+    "١" or "１" as digits: an ID in a form is never written so)."""
+    text = str(value).strip()
+    if not text.isascii():
+        raise ValueError(f"{value!r} is not written in ASCII digits")
+    number = int(text)
     if not -MAX_DB_INT <= number <= MAX_DB_INT:
         raise ValueError(f"{value!r} is out of range")
     return number

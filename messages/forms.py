@@ -8,7 +8,8 @@ from services.templates_merge import has_line_break
 def one_line(form, field):
     """A subject is an email header: a CR or LF in it could add headers (header injection)."""
     if has_line_break(field.data):
-        raise ValidationError("Write the subject on one line: it contains a line break (CR or LF), "
+        raise ValidationError("Write the subject on one line: it contains a line break (CR, LF or another "
+                              "line separator), "
                               "which an email subject cannot hold.")
 
 

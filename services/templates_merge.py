@@ -23,8 +23,8 @@ from html.parser import HTMLParser
 # Every character Python's email package (and str.splitlines) treats as a line end: one in a
 # Subject header would end the header and let the rest be read as headers of its own.
 LINE_BREAK_RE = re.compile(r"[\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
-SUBJECT_LINE_BREAK = ("Subject: write the subject on one line (it contains a line break, CR or LF, which "
-                      "would let the subject add email headers of its own).")
+SUBJECT_LINE_BREAK = ("Subject: write the subject on one line (it contains a line break: CR, LF or another "
+                      "line separator, which would let the subject add email headers of its own).")
 FIELD_RE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 BRACES_RE = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)  # anything in double braces, field or not
 
