@@ -20,7 +20,12 @@ MAX_UPLOAD_ROWS = 50_000
 
 
 class SuppressionError(ValueError):
-    """The input cannot go on the list (shown to the person with the reason)."""
+    """The input cannot go on the list (shown to the person with the reason). ``field``: the
+    input it is about ("email" or "phone"), when it is about one."""
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field
 
 
 @dataclass
@@ -40,12 +45,12 @@ def normalise(workspace: Workspace, email: str | None, phone: str | None) -> tup
     if email:
         result = normalize_email(email)
         if not result.valid:
-            raise SuppressionError(f"Email {email!r}: {result.flag.reason if result.flag else 'not valid'}")
+            raise SuppressionError(f"Email {email!r}: {result.flag.reason if result.flag else 'not valid'}", "email")
         email_value, email_key = result.email, result.key
     if phone:
         result = normalize_phone(phone, workspace.default_phone_region)
         if not result.valid:
-            raise SuppressionError(f"Phone {phone!r}: {result.flag.reason if result.flag else 'not valid'}")
+            raise SuppressionError(f"Phone {phone!r}: {result.flag.reason if result.flag else 'not valid'}", "phone")
         phone_key = result.key
     return email_value, email_key, phone_key
 

@@ -162,7 +162,8 @@ def suppression_add():
             entry, created = suppression.add_entry(current_workspace(), email=form.email.data, phone=form.phone.data,
                                                    reason=form.reason.data, actor=current_user)
         except suppression.SuppressionError as exc:
-            form.email.errors.append(str(exc))
+            target = form.phone if exc.field == "phone" else form.email
+            target.errors = list(target.errors) + [str(exc)]
         else:
             shown = entry.email or entry.phone_key
             flash(f"{shown} is on the do-not-contact list." if created else f"{shown} was already on the list.",

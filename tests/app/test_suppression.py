@@ -44,6 +44,16 @@ def test_add_one_refuses_invalid_values(app):
         assert r.status_code == 200 and 'class="error"' in r.get_data(as_text=True), data
 
 
+def test_the_error_sits_on_the_field_it_is_about(app):
+    world = make_world("Alpha")
+    client = _client(app, world)
+    token = csrf_token(client)
+    html = client.post("/suppression", data={"csrf_token": token, "phone": "+44 7700 90"}).get_data(as_text=True)
+    assert 'id="phone-error"' in html and 'id="email-error"' not in html
+    html = client.post("/suppression", data={"csrf_token": token, "email": "nope@"}).get_data(as_text=True)
+    assert 'id="email-error"' in html and 'id="phone-error"' not in html
+
+
 def test_csv_upload_keeps_good_rows_and_reports_bad_ones_by_line(app):
     world = make_world("Alpha")
     client = _client(app, world)
