@@ -992,6 +992,55 @@ def failures_for_run(run_id: int) -> list[tuple[Invitation, Participant]]:
                               .order_by(Invitation.id.desc())).all()
 
 
+# How a run's invitation stands now, in the words the run page and its CSV use.
+SEND_STATES = {"pending": "waiting", "sent": "sent", "failed": "failed", "accepted": "sent",
+               "declined": "sent", "expired": "sent", "withdrawn": "withdrawn"}
+
+
+def send_state(invitation: Invitation | None) -> str:
+    """"sent" (its first message went), "waiting" (queued, held by the daily cap or being
+    retried), "failed" (waiting for a later retry, or its address was refused: "refused"),
+    "withdrawn" (not sent: the person may no longer be contacted), or "" when there is none."""
+    if invitation is None:
+        return ""
+    if invitation.failure_cause == "recipient" and invitation.status == "failed":
+        return "refused"
+    if invitation.status == "withdrawn" and invitation.sent_at is not None:
+        return "sent"
+    return SEND_STATES.get(invitation.status, invitation.status)
+
+
+def run_send_counts(run_id: int) -> dict[str, int]:
+    """How the invitations a run queued stand now: {"sent": n, "waiting": n, "failed": n,
+    "refused": n, "withdrawn": n} (only the states that occur)."""
+    counts: dict[str, int] = {}
+    for invitation in db.session.scalars(select(Invitation).where(Invitation.run_id == run_id)):
+        state = send_state(invitation)
+        counts[state] = counts.get(state, 0) + 1
+    return counts
+
+
+def send_states_for(plan_id: int | None, run_id: int, participant_ids: Iterable[int]) -> dict[int, str]:
+    """participant id -> ``send_state`` of their invitation from this run, else their newest
+    invitation of the plan (one invited again by this run was made by an earlier one)."""
+    ids = sorted({int(i) for i in participant_ids if i is not None})
+    states: dict[int, str] = {}
+    for start in range(0, len(ids), TICK_BATCH):
+        chunk = ids[start:start + TICK_BATCH]
+        rows = db.session.scalars(select(Invitation).where(
+            Invitation.participant_id.in_(chunk),
+            or_(Invitation.run_id == run_id, Invitation.plan_id == plan_id) if plan_id else Invitation.run_id == run_id)
+            .order_by(Invitation.id)).all()
+        ours: set[int] = set()
+        for invitation in rows:  # this run's invitation wins, else the newest (ordered by id)
+            if invitation.participant_id in ours:
+                continue
+            states[invitation.participant_id] = send_state(invitation)
+            if invitation.run_id == run_id:
+                ours.add(invitation.participant_id)
+    return states
+
+
 def invitations_for_target(target, limit: int = 200) -> list[tuple[Invitation, Participant]]:
     return db.session.execute(select(Invitation, Participant).join(Participant, Participant.id == Invitation.participant_id)
                               .where(Invitation.workspace_id == target.workspace_id,
