@@ -23,7 +23,7 @@ from core.extensions import db
 from models import (ImportPlan, Participant, ParticipantSource, RunOutcome, SalesforceConnection,
                     SkippedSource, SyncRun, Workspace)
 from models.integrations import CONNECTION_CONNECTED
-from models.plans import PLAN_ACTIVE, PLAN_DRAFT, PLAN_HELD, PLAN_PAUSED
+from models.plans import INVITE_ACTIONS, PLAN_ACTIVE, PLAN_DRAFT, PLAN_HELD, PLAN_PAUSED
 from models.runs import RUN_ACTIVE, RUN_SUCCEEDED
 from models.types import utcnow
 from services import audit, invitations
@@ -360,6 +360,29 @@ def outcome_page(run: SyncRun, *, outcome: str | None = None, q: str | None = No
 # "invited": "queued" when the run made the invitation (it is sent by the mail queue, within the
 # daily cap), "queued again" when the run armed a refused one again for a new address;
 # "invitation": how that invitation stands now (services.invitations.send_state).
+# The engine's note on a record an invite plan did not invite because its consent confirmation
+# is missing (sync.engine: "Not invited: invitations for this plan are not confirmed").
+NOT_CONFIRMED_NOTE = "invitations for this plan are not confirmed"
+
+
+def invites_without_confirmation(plan: ImportPlan | None) -> bool:
+    """An invite plan whose consent confirmation is missing or void (e.g. its filters changed):
+    its runs import but invite nobody until someone confirms again in the schedule step."""
+    from services import plans as plan_service
+
+    return (plan is not None and plan.action in INVITE_ACTIONS and plan_service.target_id(plan) is not None
+            and not plan_service.consent_confirmed(plan))
+
+
+def run_lacked_confirmation(run: SyncRun) -> bool:
+    """The run invited nobody because the plan's consent confirmation was missing (its records
+    carry the engine's note)."""
+    if run.invited:
+        return False
+    return db.session.scalar(select(RunOutcome.id).where(
+        RunOutcome.run_id == run.id, RunOutcome.reason.like(f"%{NOT_CONFIRMED_NOTE}%")).limit(1)) is not None
+
+
 def invitation_send_counts(run: SyncRun) -> dict[str, int]:
     """How the invitations the run queued stand now (sent, waiting, failed, refused, withdrawn):
     the run's "invited" counts invitations queued, not messages sent."""

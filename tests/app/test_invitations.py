@@ -875,3 +875,50 @@ def test_the_run_page_and_csv_say_invited_means_queued_and_how_the_invitations_s
     rows = list(csv.DictReader(io.StringIO(client.get(f"/operations/runs/{run.id}/outcomes.csv").get_data(as_text=True))))
     assert [(r["invited"], r["invitation"]) for r in rows] == [
         ("queued", "sent"), ("queued", "waiting"), ("queued again", "refused"), ("", "")]
+
+
+def test_an_invite_plan_whose_confirmation_was_voided_says_it_is_not_inviting_where_people_look(world, client):
+    """A filter change voids the consent confirmation (correct): the Imports list and the plan page
+    say "Not inviting: confirm consent again" with a link to the schedule step, and a run that
+    invited nobody for that reason says so at the top; confirmed again, all of it goes."""
+    from models import Membership, RunOutcome
+    from services import plans
+    from tests.support.web import sign_in
+    plan, run = world["plan"], world["run"]
+    plan.status, plan.consent_fingerprint = "active", plans.consent_fingerprint(plan)
+    db.session.add(Membership(user_id=world["grace"].id, workspace_id=world["ws"].id, role="admin"))
+    db.session.commit()
+    sign_in(client, world["grace"], world["ws"].id)
+    schedule = f'href="/wizard/plans/{plan.id}/schedule"'
+
+    def pages():
+        return (client.get("/operations/").get_data(as_text=True),
+                client.get(f"/operations/plans/{plan.id}/runs").get_data(as_text=True),
+                client.get(f"/operations/runs/{run.id}").get_data(as_text=True))
+
+    listing, plan_page, run_page = pages()
+    assert "Not inviting" not in listing + plan_page and "No invitations were sent" not in run_page
+
+    before = plans.snapshot(plan)
+    plan.filters = {"op": "AND", "items": [{"field": "MailingCountry", "operator": "equals", "value": "UK"}]}
+    plans.apply_change(plan, before)
+    db.session.add(RunOutcome(workspace_id=world["ws"].id, run_id=run.id, seq=1, object_name="Contact",
+                              record_id="003000000000001AAA", outcome="imported",
+                              reason="Not invited: invitations for this plan are not confirmed"))
+    db.session.commit()
+    assert plan.consent_confirmed_at is None
+    listing, plan_page, run_page = pages()
+    row = listing.split(f'id="plan-{plan.id}"')[1].split("</tr>")[0]
+    assert "Not inviting:" in row and "confirm consent again</a>" in row and schedule in row
+    assert 'id="plan-not-inviting"' in plan_page and schedule in plan_page
+    top = run_page.split('id="run-live"')[0]
+    assert "No invitations were sent by this run: the plan's consent confirmation was missing" in top
+    assert schedule in top
+
+    plan.consent_confirmed_at, plan.consent_confirmed_by_id = T0, world["grace"].id
+    plan.consent_confirmation_text = "Confirmed again."
+    plan.consent_fingerprint = plans.consent_fingerprint(plan)
+    db.session.commit()
+    listing, plan_page, run_page = pages()
+    assert "Not inviting" not in listing + plan_page
+    assert "No invitations were sent by this run" in run_page and "It has been confirmed since" in run_page
