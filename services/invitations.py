@@ -19,6 +19,11 @@ From there on this module owns the invitation:
   hour later, or at once when another send works). ``failures_for_run``
   lists what failed for the run page. A failed message is not counted as sent (status, the
   daily cap).
+* A permanent refusal of the address (a 5xx for the recipient, cause "recipient") is not retried
+  and opens no incident; its outbox row is marked "refused" and nothing of that invitation is
+  ever sent to that address again. When the participant's email changes (the sync sink calls
+  ``rearm_refused``), the invitation is armed again for the new address: a failed one goes back
+  to "pending" (the normal queue and daily cap), stopped reminders are due again.
 * ``tick`` (periodic) expires invitations whose link ran out, releases failed invitations whose
   ``retry_at`` has come (back to "pending"), claims due reminders atomically
   (``UPDATE ... WHERE reminders_sent = n AND next_reminder_at <= now``) so each is sent once,

@@ -17,7 +17,10 @@ What a plan's action does, in one place (``ActionTarget``):
     invite_task  -> eligible people are added to the activity and invited
     community    -> eligible people are added to the community and invited
 "Eligible" is the engine's decision (consent opted in by the plan's rule, valid email, not
-suppressed, not archived, not already invited there).
+suppressed, not archived, not already invited there). A participant whose email the page changes
+gets their invitations that the mail server refused at the old address armed again for the new
+one (``services.invitations.rearm_refused``; queued with the run's new invitations, the run log
+says "Invited again: the address changed").
 """
 from __future__ import annotations
 
@@ -364,7 +367,12 @@ class DatabaseSink:
         for invitation in changes.invitations:
             self._invite(invitation, resolve(invitation.participant), now)
         # A new address for someone whose address the mail server refused: invited again there.
-        for pid in email_changed:
+        refused_people = set()
+        for chunk in _chunks(email_changed):  # one query a page; most pages find nobody
+            refused_people |= set(db.session.scalars(select(Invitation.participant_id).where(
+                Invitation.workspace_id == ws, _among(Invitation.participant_id, chunk),
+                Invitation.failure_cause == "recipient", Invitation.status.in_(("failed", "sent")))))
+        for pid in sorted(refused_people):
             armed = invitations.rearm_refused(ws, pid, now=now)
             if armed:
                 self._invited_again.add(pid)
