@@ -74,7 +74,11 @@ def _operations_globals():
             label = f"{label} at {plan.daily_time}"
         return label
 
-    return {"banner_incidents": banner_incidents, "outcome_labels": ops.OUTCOME_LABELS,
+    def plan_not_inviting(plan):
+        """An invite plan whose consent confirmation is missing: it runs but invites nobody."""
+        return ops.invites_without_confirmation(plan)
+
+    return {"plan_not_inviting": plan_not_inviting, "banner_incidents": banner_incidents, "outcome_labels": ops.OUTCOME_LABELS,
             "plan_edit_url": plan_edit_url, "consent_evidence_view": consent_evidence_view,
             "plan_action_label": plan_action_label, "plan_schedule_label": plan_schedule_label,
             "incident_subject": incident_subject}

@@ -19,6 +19,11 @@ From there on this module owns the invitation:
   hour later, or at once when another send works). ``failures_for_run``
   lists what failed for the run page. A failed message is not counted as sent (status, the
   daily cap).
+* A permanent refusal of the address (a 5xx for the recipient, cause "recipient") is not retried
+  and opens no incident; its outbox row is marked "refused" and nothing of that invitation is
+  ever sent to that address again. When the participant's email changes (the sync sink calls
+  ``rearm_refused``), the invitation is armed again for the new address: a failed one goes back
+  to "pending" (the normal queue and daily cap), stopped reminders are due again.
 * ``tick`` (periodic) expires invitations whose link ran out, releases failed invitations whose
   ``retry_at`` has come (back to "pending"), claims due reminders atomically
   (``UPDATE ... WHERE reminders_sent = n AND next_reminder_at <= now``) so each is sent once,
@@ -87,6 +92,9 @@ UNSUBSCRIBE_ACTOR = "participant via unsubscribe link"
 DEFAULT_RETRY_INTERVALS = [30, 120, 600]
 SEND_RETRIES = 3
 TICK_BATCH = 500
+REFUSED = "refused"  # an outbox row whose address the mail server refused for good (5xx)
+NOT_SENT_MESSAGES = ("failed", REFUSED)
+INVITED_AGAIN_NOTE = "Invited again: the address changed"
 
 TARGET_MODELS = {"study": Study, "activity": Activity, "community": Community}
 TARGET_COLUMNS = {"study": "study_id", "activity": "activity_id", "community": "community_id"}
@@ -487,7 +495,7 @@ def sent_today(workspace: Workspace, now: datetime) -> int:
     # A failed message is not counted (it was not sent); sending it again checks the cap anew.
     return db.session.scalar(select(func.count()).select_from(OutboxMessage).where(
         OutboxMessage.workspace_id == workspace.id, OutboxMessage.invitation_id.is_not(None),
-        OutboxMessage.status != "failed",
+        OutboxMessage.status.not_in(NOT_SENT_MESSAGES),
         OutboxMessage.created_at >= start, OutboxMessage.created_at < end)) or 0
 
 
@@ -555,10 +563,74 @@ def enqueue_send(invitation_ids: Iterable[int], connection=None) -> int:
 
 
 def _message_row(invitation_id: int, number: int) -> OutboxMessage | None:
-    """The recorded message number ``number`` of an invitation (0: the invitation, n: reminder n)."""
-    rows = db.session.scalars(select(OutboxMessage).where(OutboxMessage.invitation_id == invitation_id)
+    """The recorded message number ``number`` of an invitation (0: the invitation, n: reminder n).
+    A message to an address the mail server refused for good does not count: once the address
+    is corrected, that message is made anew for the new address."""
+    rows = db.session.scalars(select(OutboxMessage).where(OutboxMessage.invitation_id == invitation_id,
+                                                          OutboxMessage.status != REFUSED)
                               .order_by(OutboxMessage.id)).all()
     return rows[number] if len(rows) > number else None
+
+
+def _address_key(address: str | None) -> str:
+    return (address or "").strip().lower()
+
+
+def refused_addresses(invitation_id: int) -> set[str]:
+    """The addresses (lower case) the mail server refused for good for this invitation."""
+    return {_address_key(a) for a in db.session.scalars(select(OutboxMessage.to_addr).where(
+        OutboxMessage.invitation_id == invitation_id, OutboxMessage.status == REFUSED))}
+
+
+def _mark_refused(exc: Exception) -> None:
+    """Remember on its outbox row that this message's address was refused for good (never sent
+    to again for this invitation; the row no longer stands for the message, see _message_row)."""
+    outbox_id = getattr(exc, "outbox_id", None)
+    if outbox_id is not None:
+        db.session.execute(update(OutboxMessage).where(OutboxMessage.id == outbox_id)
+                           .values(status=REFUSED).execution_options(synchronize_session=False))
+
+
+def _refused_before(invitation: Invitation) -> str | None:
+    """The participant's current address when it was already refused for this invitation."""
+    participant = db.session.get(Participant, invitation.participant_id)
+    address = _address_key(getattr(participant, "email", None))
+    return participant.email if address and address in refused_addresses(invitation.id) else None
+
+
+def rearm_refused(workspace_id: int, participant_id: int, *, now: datetime | None = None) -> list[int]:
+    """The participant's email changed: each invitation of theirs that stopped because the mail
+    server refused their address (cause "recipient") is armed again for the new address, unless
+    that address was refused too. A failed invitation goes back to "pending" (sent through the
+    normal queue and the daily cap); a sent one whose reminders stopped has its reminder due
+    again. The failure is cleared. The caller commits and queues the returned pending ids
+    (``enqueue_send``; the tick would send them too). Returns the ids armed again."""
+    now = now or utcnow()
+    participant = db.session.get(Participant, participant_id)
+    address = _address_key(getattr(participant, "email", None))
+    if participant is None or not address:
+        return []
+    rows = db.session.scalars(select(Invitation).where(
+        Invitation.workspace_id == workspace_id, Invitation.participant_id == participant_id,
+        Invitation.failure_cause == "recipient", Invitation.status.in_(("failed", "sent")))).all()
+    armed = []
+    for invitation in rows:
+        if address in refused_addresses(invitation.id):
+            continue  # never sent again to an address refused before
+        if invitation.status == "failed":
+            invitation.status = "pending"
+            invitation.retry_at = None
+        else:  # reminders stopped at reminder n (claimed): hand it back, due now
+            if invitation.next_reminder_at is not None:
+                continue
+            invitation.reminders_sent = max(0, (invitation.reminders_sent or 0) - 1)
+            invitation.next_reminder_at = now
+        invitation.failure_cause = None
+        invitation.last_error = None
+        audit.record(workspace_id, "system", "invitation.rearmed", "invitation", invitation.id,
+                     participant_id=participant_id, reason="the participant's email address changed")
+        armed.append(invitation.id)
+    return armed
 
 
 def _reminder_at(invitation: Invitation, plan_days: list, index: int) -> datetime | None:
@@ -577,7 +649,7 @@ def _plan_days(invitation: Invitation) -> list:
 def _counted(message: OutboxMessage | None) -> bool:
     """Whether a recorded message already counts towards today's cap (queued or sent; a failed
     one does not, so sending it again must find room like a new one)."""
-    return message is not None and message.status != "failed"
+    return message is not None and message.status not in NOT_SENT_MESSAGES
 
 
 def _deliver_or_send(invitation: Invitation, number: int, kind: str, now: datetime) -> OutboxMessage:
@@ -652,6 +724,15 @@ def send(invitation_id: int, *, now: datetime | None = None, final_attempt: bool
         withdraw(invitation, f"Not sent: {reason}")
         db.session.commit()
         return "withdrawn"
+    refused_before = _refused_before(invitation)
+    if refused_before:
+        invitation.status = "failed"
+        invitation.retry_at = None
+        invitation.failure_cause = "recipient"
+        invitation.last_error = (f"The mail server refused this address before ({refused_before}): "
+                                 "it is not sent to again")[:2000]
+        db.session.commit()
+        return "refused"
     workspace = _lock_workspace(invitation.workspace_id)
     if not _counted(_message_row(invitation.id, 0)) and cap_room(workspace, now) <= 0:
         invitation.last_error = _cap_reason(workspace)
@@ -666,6 +747,7 @@ def send(invitation_id: int, *, now: datetime | None = None, final_attempt: bool
         invitation.last_error = str(exc)[:2000]
         invitation.failure_cause = failure_cause(exc)
         if _refused(exc):  # the address itself was refused: never tried again, no incident
+            _mark_refused(exc)
             invitation.status = "failed"
             invitation.retry_at = None
             invitation.last_error = f"The mail server refused this address: {exc}"[:2000]
@@ -732,6 +814,13 @@ def send_reminder(invitation_id: int, number: int, *, now: datetime | None = Non
     if invitation.expires_at is not None and invitation.expires_at <= now:
         _stop_reminders(invitation, "the invitation expired", withdraw_it=False)
         return "stopped"
+    refused_before = _refused_before(invitation)
+    if refused_before:
+        invitation.failure_cause = "recipient"
+        invitation.last_error = (f"Reminder {number}: the mail server refused this address before "
+                                 f"({refused_before}): it is not sent to again")[:2000]
+        _stop_reminders(invitation, "the mail server refused this address", withdraw_it=False)
+        return "stopped"
     workspace = _lock_workspace(invitation.workspace_id)
     if not _counted(_message_row(invitation.id, number)) and cap_room(workspace, now) <= 0:
         _, next_day = _day_bounds(workspace, now)
@@ -750,6 +839,8 @@ def send_reminder(invitation_id: int, number: int, *, now: datetime | None = Non
         invitation.last_error = f"Reminder {number}: {exc}"[:2000]
         invitation.failure_cause = failure_cause(exc)
         workspace_id = invitation.workspace_id
+        if _refused(exc):
+            _mark_refused(exc)
         db.session.commit()
         if _refused(exc):  # the address is refused now: no more reminders to it, no incident
             invitation.last_error = f"Reminder {number}: the mail server refused this address: {exc}"[:2000]
@@ -906,6 +997,55 @@ def failures_for_run(run_id: int) -> list[tuple[Invitation, Participant]]:
                               .order_by(Invitation.id.desc())).all()
 
 
+# How a run's invitation stands now, in the words the run page and its CSV use.
+SEND_STATES = {"pending": "waiting", "sent": "sent", "failed": "failed", "accepted": "sent",
+               "declined": "sent", "expired": "sent", "withdrawn": "withdrawn"}
+
+
+def send_state(invitation: Invitation | None) -> str:
+    """"sent" (its first message went), "waiting" (queued, held by the daily cap or being
+    retried), "failed" (waiting for a later retry, or its address was refused: "refused"),
+    "withdrawn" (not sent: the person may no longer be contacted), or "" when there is none."""
+    if invitation is None:
+        return ""
+    if invitation.failure_cause == "recipient" and invitation.status == "failed":
+        return "refused"
+    if invitation.status == "withdrawn" and invitation.sent_at is not None:
+        return "sent"
+    return SEND_STATES.get(invitation.status, invitation.status)
+
+
+def run_send_counts(run_id: int) -> dict[str, int]:
+    """How the invitations a run queued stand now: {"sent": n, "waiting": n, "failed": n,
+    "refused": n, "withdrawn": n} (only the states that occur)."""
+    counts: dict[str, int] = {}
+    for invitation in db.session.scalars(select(Invitation).where(Invitation.run_id == run_id)):
+        state = send_state(invitation)
+        counts[state] = counts.get(state, 0) + 1
+    return counts
+
+
+def send_states_for(plan_id: int | None, run_id: int, participant_ids: Iterable[int]) -> dict[int, str]:
+    """participant id -> ``send_state`` of their invitation from this run, else their newest
+    invitation of the plan (one invited again by this run was made by an earlier one)."""
+    ids = sorted({int(i) for i in participant_ids if i is not None})
+    states: dict[int, str] = {}
+    for start in range(0, len(ids), TICK_BATCH):
+        chunk = ids[start:start + TICK_BATCH]
+        rows = db.session.scalars(select(Invitation).where(
+            Invitation.participant_id.in_(chunk),
+            or_(Invitation.run_id == run_id, Invitation.plan_id == plan_id) if plan_id else Invitation.run_id == run_id)
+            .order_by(Invitation.id)).all()
+        ours: set[int] = set()
+        for invitation in rows:  # this run's invitation wins, else the newest (ordered by id)
+            if invitation.participant_id in ours:
+                continue
+            states[invitation.participant_id] = send_state(invitation)
+            if invitation.run_id == run_id:
+                ours.add(invitation.participant_id)
+    return states
+
+
 def invitations_for_target(target, limit: int = 200) -> list[tuple[Invitation, Participant]]:
     return db.session.execute(select(Invitation, Participant).join(Participant, Participant.id == Invitation.participant_id)
                               .where(Invitation.workspace_id == target.workspace_id,
@@ -1034,4 +1174,4 @@ def evidence_view(invitation: Invitation) -> EvidenceView:
 __all__ = ["enqueue_send", "send", "send_reminder", "tick", "respond", "unsubscribe", "failures_for_run",
            "evidence_view", "consent_evidence_record", "compose", "preview", "template_for", "save_template",
            "reset_template", "invitation_for_token", "unsubscribe_subject", "respond_url", "unsubscribe_url",
-           "new_invitation", "withdraw_open_invitations", "contact_block", "TemplateError", "InvitationError"]
+           "new_invitation", "withdraw_open_invitations", "contact_block", "rearm_refused", "TemplateError", "InvitationError"]

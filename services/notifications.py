@@ -47,6 +47,7 @@ from models.types import utcnow
 
 log = logging.getLogger("terapage.notifications")
 
+LATE_NOTICE = timedelta(minutes=5)  # an incident email sent later than this says when it began
 KIND_RUN_FAILED = "run_failed"
 KIND_NEEDS_RECONNECT = "needs_reconnect"
 KIND_INVITATIONS_FAILING = "invitations_failing"
@@ -256,17 +257,37 @@ def _close(workspace_id: int, subject_key: str) -> None:
         db.session.commit()
 
 
+def _still_open(incident: Incident) -> bool:
+    """The incident's state in the database now (another worker may have closed it meanwhile)."""
+    closed_at = db.session.scalar(select(Incident.closed_at).where(Incident.id == incident.id))
+    return closed_at is None and db.session.get(Incident, incident.id) is not None
+
+
 def _mail_admins(incident: Incident, link: str | None = None) -> int:
-    """Email every admin of the workspace; ``notified_at`` marks it done. 1 when sent, else 0."""
+    """Email every admin of the workspace; ``notified_at`` marks it done. 1 when sent, else 0.
+
+    Read again just before sending: an incident closed meanwhile (sending works again, the run
+    succeeded) is not mailed about at all; an email sent later than the incident opened (the
+    sweep's retry after mail itself failed) says when it started and that it closes by itself."""
+    if not _still_open(incident):
+        return 0
     recipients = admin_emails(incident.workspace_id)
     if not recipients:
         return 0
     subject = _SUBJECTS.get(incident.kind, "Terapage: something needs your attention")
-    body = (f"{incident.message}\n\n"
+    late = ""
+    opened_at = incident.opened_at
+    if opened_at is not None and utcnow() - opened_at > LATE_NOTICE:
+        late = (f"This started at {opened_at.strftime('%d %b %Y %H:%M UTC')}; this email could not be sent "
+                "until now. If it has recovered since, the incident closes by itself: the Incidents page "
+                "shows whether it is still open.\n\n")
+    body = (f"{incident.message}\n\n" + late
             + (f"Details: {link}\n\n" if link else "")
             + "You are told once; Terapage tells you again only after it has recovered and fails anew.\n")
     try:
         for address in recipients:
+            if not _still_open(incident):  # closed while the previous admin's email was going out
+                break
             send_mail(address, subject, body, workspace_id=incident.workspace_id)
     except MailError as exc:
         log.warning("incident %s: mail to admins failed (%s); the sweep retries", incident.id, exc)

@@ -23,10 +23,10 @@ from core.extensions import db
 from models import (ImportPlan, Participant, ParticipantSource, RunOutcome, SalesforceConnection,
                     SkippedSource, SyncRun, Workspace)
 from models.integrations import CONNECTION_CONNECTED
-from models.plans import PLAN_ACTIVE, PLAN_DRAFT, PLAN_HELD, PLAN_PAUSED
+from models.plans import INVITE_ACTIONS, PLAN_ACTIVE, PLAN_DRAFT, PLAN_HELD, PLAN_PAUSED
 from models.runs import RUN_ACTIVE, RUN_SUCCEEDED
 from models.types import utcnow
-from services import audit
+from services import audit, invitations
 from sync import verdicts
 from sync.ids import is_valid_id, to_18
 from sync.validate import email_key, normalize_email, normalize_phone
@@ -357,8 +357,40 @@ def outcome_page(run: SyncRun, *, outcome: str | None = None, q: str | None = No
                        {k: v for k, v in (("outcome", outcome), ("q", q)) if v})
 
 
+# "invited": "queued" when the run made the invitation (it is sent by the mail queue, within the
+# daily cap), "queued again" when the run armed a refused one again for a new address;
+# "invitation": how that invitation stands now (services.invitations.send_state).
+# The engine's note on a record an invite plan did not invite because its consent confirmation
+# is missing (sync.engine: "Not invited: invitations for this plan are not confirmed").
+NOT_CONFIRMED_NOTE = "invitations for this plan are not confirmed"
+
+
+def invites_without_confirmation(plan: ImportPlan | None) -> bool:
+    """An invite plan whose consent confirmation is missing or void (e.g. its filters changed):
+    its runs import but invite nobody until someone confirms again in the schedule step."""
+    from services import plans as plan_service
+
+    return (plan is not None and plan.action in INVITE_ACTIONS and plan_service.target_id(plan) is not None
+            and not plan_service.consent_confirmed(plan))
+
+
+def run_lacked_confirmation(run: SyncRun) -> bool:
+    """The run invited nobody because the plan's consent confirmation was missing (its records
+    carry the engine's note)."""
+    if run.invited:
+        return False
+    return db.session.scalar(select(RunOutcome.id).where(
+        RunOutcome.run_id == run.id, RunOutcome.reason.like(f"%{NOT_CONFIRMED_NOTE}%")).limit(1)) is not None
+
+
+def invitation_send_counts(run: SyncRun) -> dict[str, int]:
+    """How the invitations the run queued stand now (sent, waiting, failed, refused, withdrawn):
+    the run's "invited" counts invitations queued, not messages sent."""
+    return invitations.run_send_counts(run.id) if run.invited else {}
+
+
 EXPORT_COLUMNS = ("seq", "record_id", "object", "outcome", "invited", "reason", "email", "participant_id",
-                  "flags", "recorded_at")
+                  "flags", "recorded_at", "invitation")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -399,11 +431,14 @@ def export_csv(run: SyncRun, *, outcome: str | None = None, q: str | None = None
     for rows in export_batches(run, outcome=outcome, q=q, batch_size=batch_size):
         buffer.seek(0)
         buffer.truncate()
+        invited_pids = [r[7] for r in rows if r[4] and (r[4].get("invited") or r[4].get("invited_again"))]
+        states = invitations.send_states_for(run.plan_id, run.id, invited_pids) if invited_pids else {}
         for seq, record_id, obj, kind, detail, reason, email, pid, created in rows:
             detail = detail or {}
             flags = "; ".join(f"{f.get('field')}: {f.get('reason')}" for f in detail.get("flags", []) if isinstance(f, dict))
-            writer.writerow([_cell(v) for v in (seq, record_id, obj, kind, "yes" if detail.get("invited") else "",
-                                                reason, email, pid, flags, created)])
+            invited = "queued" if detail.get("invited") else "queued again" if detail.get("invited_again") else ""
+            writer.writerow([_cell(v) for v in (seq, record_id, obj, kind, invited, reason, email, pid, flags,
+                                                created, states.get(pid, "") if invited else "")])
         yield buffer.getvalue()
 
 

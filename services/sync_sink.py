@@ -17,7 +17,10 @@ What a plan's action does, in one place (``ActionTarget``):
     invite_task  -> eligible people are added to the activity and invited
     community    -> eligible people are added to the community and invited
 "Eligible" is the engine's decision (consent opted in by the plan's rule, valid email, not
-suppressed, not archived, not already invited there).
+suppressed, not archived, not already invited there). A participant whose email the page changes
+gets their invitations that the mail server refused at the old address armed again for the new
+one (``services.invitations.rearm_refused``; queued with the run's new invitations, the run log
+says "Invited again: the address changed").
 """
 from __future__ import annotations
 
@@ -33,6 +36,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from core.extensions import db
+from services import invitations
 from models import (ActivityParticipant, CommunityMember, ImportPlan, Invitation, Participant,
                     ParticipantSource, RunOutcome, SkippedSource, StudyParticipant,
                     SuppressionEntry, SyncRun)
@@ -278,6 +282,8 @@ class DatabaseSink:
         ws = self.workspace_id
         now = _utcnow()
         self._new_invitations: list[int] = []
+        self._invited_again: set[int] = set()
+        email_changed: list[int] = []
         values_of: dict[Any, ParticipantValues] = {}
 
         existing_ids = {u.participant_id for u in changes.updates}
@@ -296,8 +302,11 @@ class DatabaseSink:
             person = people.get(change.participant_id)
             if person is None:  # deleted meanwhile by someone else: the retry sees it
                 raise SinkConflict(f"participant {change.participant_id} no longer exists")
+            address_before = (person.email or "").strip().lower()
             _apply_values(person, change.values)
             values_of[change.participant_id] = change.values
+            if person.email and person.email.strip().lower() != address_before:
+                email_changed.append(person.id)
         db.session.flush()
 
         # New people and their links are bulk INSERTs (one statement each, ids RETURNed in
@@ -357,6 +366,18 @@ class DatabaseSink:
 
         for invitation in changes.invitations:
             self._invite(invitation, resolve(invitation.participant), now)
+        # A new address for someone whose address the mail server refused: invited again there.
+        refused_people = set()
+        for chunk in _chunks(email_changed):  # one query a page; most pages find nobody
+            refused_people |= set(db.session.scalars(select(Invitation.participant_id).where(
+                Invitation.workspace_id == ws, _among(Invitation.participant_id, chunk),
+                Invitation.failure_cause == "recipient", Invitation.status.in_(("failed", "sent")))))
+        for pid in sorted(refused_people):
+            armed = invitations.rearm_refused(ws, pid, now=now)
+            if armed:
+                self._invited_again.add(pid)
+                self._new_invitations += [i for i in armed
+                                          if db.session.get(Invitation, i).status == "pending"]
         db.session.flush()
 
         self._outcomes(changes, resolve, values_of, now)
@@ -489,6 +510,11 @@ class DatabaseSink:
                     email = next((f.raw for f in outcome.flags if f.field == "email"), None)
             if outcome.invited:
                 detail = {**(detail or {}), "invited": True}
+            reason = outcome.reason
+            if pid is not None and pid in self._invited_again:
+                detail = {**(detail or {}), "invited_again": True}
+                parts = [p for p in (reason or "").split("; ") if p and p != "Not invited: already invited"]
+                reason = "; ".join(parts + [invitations.INVITED_AGAIN_NOTE])
             if outcome.remembered:  # skipped as in an earlier run, not validated again
                 detail = {**(detail or {}), "remembered": True}
             ref = outcome.ref
@@ -496,7 +522,7 @@ class DatabaseSink:
                 seq, ref.object_name if ref else None,
                 (outcome.record_id or "")[:18] or None, pid,
                 STORED_OUTCOME.get(outcome.outcome, outcome.outcome),
-                outcome.reason, (str(email)[:320] if email else None),
+                reason, (str(email)[:320] if email else None),
                 email_key, phone_key, detail))
         self.seq = seq
         if rows:

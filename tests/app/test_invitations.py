@@ -585,6 +585,9 @@ def test_an_address_refused_for_good_is_failed_at_once_and_its_reminders_stop(wo
     with app.test_request_context():
         html = render_template("invite/_run_failures.html", failures=invitations.failures_for_run(world["run"].id))
     assert "Address refused (not retried)" in html
+    # Listed under its own heading: not one of those "kept and sent again".
+    assert "Addresses the mail server refused (1)" in html and "could not be sent" not in html
+    assert "Each is kept and sent again" not in html
 
     smtp_server.reject_recipients.clear()
     sent, _, _ = _sent(world, 1)
@@ -830,3 +833,92 @@ def test_the_invitation_page_shows_status_error_and_evidence_to_the_team(world, 
     db.session.add(other)
     db.session.commit()
     assert app.test_client().get(f"/invitations/{inv.id}").status_code == 302  # signed out: to the login page
+
+
+def test_the_run_page_and_csv_say_invited_means_queued_and_how_the_invitations_stand(world, client):
+    """"Invited" counts invitations queued, not messages sent: the run page says "Invited (queued)"
+    and, next to it, how many were sent, are waiting, failed or were refused; the CSV's invited
+    column says "queued" (or "queued again") and its invitation column the invitation's state.
+    Failures that are retried and refused addresses are listed under their own headings."""
+    import csv
+    import io
+
+    from models import RunOutcome
+    from tests.support.web import sign_in
+    sent, waiting, refused, failing = (invite(world, 0), invite(world, 1), invite(world, 2),
+                                       invite(world, 0, target="community"))
+    sent.status, sent.sent_at = "sent", T0
+    refused.status, refused.failure_cause, refused.last_error = "failed", "recipient", "550 no such user"
+    failing.status, failing.failure_cause, failing.retry_at = "failed", "mail", T0 + timedelta(hours=1)
+    run = world["run"]
+    run.invited = 4
+    people = world["people"]
+    for seq, (person, detail) in enumerate([(people[0], {"invited": True}), (people[1], {"invited": True}),
+                                            (people[2], {"invited_again": True})], start=1):
+        db.session.add(RunOutcome(workspace_id=world["ws"].id, run_id=run.id, seq=seq, object_name="Contact",
+                                  record_id=f"003000000000{seq:03d}AAA", participant_id=person.id,
+                                  outcome="updated", detail=detail))
+    db.session.add(RunOutcome(workspace_id=world["ws"].id, run_id=run.id, seq=4, object_name="Contact",
+                              record_id="003000000000004AAA", outcome="skipped", reason="Not invited: no valid email"))
+    db.session.commit()
+    sign_in(client, world["ada"], world["ws"].id)
+    page = client.get(f"/operations/runs/{run.id}").get_data(as_text=True)
+    assert "<dt>Invited (queued)</dt>" in page
+    counts = re.search(r'<dd id="run-send-counts">([^<]*)</dd>', page).group(1)
+    assert counts == "1 sent · 1 waiting to be sent · 1 failed (sent again later) · 1 address refused"
+    assert "Invitations that could not be sent (1)" in page and "Addresses the mail server refused (1)" in page
+    retried_table = page.split('id="invitation-failures-retried"')[1].split("</table>")[0]
+    refused_table = page.split('id="invitation-failures-refused"')[1].split("</table>")[0]
+    assert f'data-invitation="{failing.id}"' in retried_table and f'data-invitation="{refused.id}"' not in retried_table
+    assert f'data-invitation="{refused.id}"' in refused_table and "sent when the email changes" in refused_table
+
+    rows = list(csv.DictReader(io.StringIO(client.get(f"/operations/runs/{run.id}/outcomes.csv").get_data(as_text=True))))
+    assert [(r["invited"], r["invitation"]) for r in rows] == [
+        ("queued", "sent"), ("queued", "waiting"), ("queued again", "refused"), ("", "")]
+
+
+def test_an_invite_plan_whose_confirmation_was_voided_says_it_is_not_inviting_where_people_look(world, client):
+    """A filter change voids the consent confirmation (correct): the Imports list and the plan page
+    say "Not inviting: confirm consent again" with a link to the schedule step, and a run that
+    invited nobody for that reason says so at the top; confirmed again, all of it goes."""
+    from models import Membership, RunOutcome
+    from services import plans
+    from tests.support.web import sign_in
+    plan, run = world["plan"], world["run"]
+    plan.status, plan.consent_fingerprint = "active", plans.consent_fingerprint(plan)
+    db.session.add(Membership(user_id=world["grace"].id, workspace_id=world["ws"].id, role="admin"))
+    db.session.commit()
+    sign_in(client, world["grace"], world["ws"].id)
+    schedule = f'href="/wizard/plans/{plan.id}/schedule"'
+
+    def pages():
+        return (client.get("/operations/").get_data(as_text=True),
+                client.get(f"/operations/plans/{plan.id}/runs").get_data(as_text=True),
+                client.get(f"/operations/runs/{run.id}").get_data(as_text=True))
+
+    listing, plan_page, run_page = pages()
+    assert "Not inviting" not in listing + plan_page and "No invitations were sent" not in run_page
+
+    before = plans.snapshot(plan)
+    plan.filters = {"op": "AND", "items": [{"field": "MailingCountry", "operator": "equals", "value": "UK"}]}
+    plans.apply_change(plan, before)
+    db.session.add(RunOutcome(workspace_id=world["ws"].id, run_id=run.id, seq=1, object_name="Contact",
+                              record_id="003000000000001AAA", outcome="imported",
+                              reason="Not invited: invitations for this plan are not confirmed"))
+    db.session.commit()
+    assert plan.consent_confirmed_at is None
+    listing, plan_page, run_page = pages()
+    row = listing.split(f'id="plan-{plan.id}"')[1].split("</tr>")[0]
+    assert "Not inviting:" in row and "confirm consent again</a>" in row and schedule in row
+    assert 'id="plan-not-inviting"' in plan_page and schedule in plan_page
+    top = run_page.split('id="run-live"')[0]
+    assert "No invitations were sent by this run: the plan's consent confirmation was missing" in top
+    assert schedule in top
+
+    plan.consent_confirmed_at, plan.consent_confirmed_by_id = T0, world["grace"].id
+    plan.consent_confirmation_text = "Confirmed again."
+    plan.consent_fingerprint = plans.consent_fingerprint(plan)
+    db.session.commit()
+    listing, plan_page, run_page = pages()
+    assert "Not inviting" not in listing + plan_page
+    assert "No invitations were sent by this run" in run_page and "It has been confirmed since" in run_page

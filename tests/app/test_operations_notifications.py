@@ -122,3 +122,46 @@ def test_sweep_mails_incidents_other_services_opened_and_closes_recovered_connec
     result = notifications.sweep()
     assert result["mail_retried"] == 1 and len(mails()) == 1
     assert notifications.sweep()["mail_retried"] == 0 and len(mails()) == 1
+
+
+def test_an_incident_closed_before_its_email_goes_is_not_mailed_and_a_late_email_says_when_it_began(world, monkeypatch):
+    """Invitation sending failed and the admins' email failed too; by the time the sweep retries
+    it, sending works again and the incident closed (another worker, after the sweep listed it):
+    no email. An email the sweep gets out later than the incident opened says when it began and
+    that it closes by itself."""
+    from core import mail
+
+    ws = world["workspace_id"]
+    real_send = mail.send_mail
+
+    def refusing(*args, **kwargs):
+        raise mail.MailError("ConnectionRefusedError: [Errno 111] Connection refused")
+
+    monkeypatch.setattr(notifications, "send_mail", refusing)
+    incident = notifications.notify_invitation_send_failed(ws, "mail", "Connection refused")
+    assert incident.notified_at is None and mails() == []
+    monkeypatch.setattr(notifications, "send_mail", real_send)
+
+    listed = db.session.scalars(select(Incident).where(Incident.closed_at.is_(None))).all()
+    assert listed == [incident]
+    # Another worker's send works and closes it, after the sweep read the list.
+    db.session.execute(Incident.__table__.update().where(Incident.id == incident.id).values(closed_at=utcnow()))
+    db.session.commit()
+    assert notifications._mail_admins(incident) == 0
+    assert mails() == [] and notifications.sweep()["mail_retried"] == 0 and mails() == []
+
+    # Still open when retried an hour later: mailed, saying when it began.
+    late = Incident(workspace_id=ws, kind="invitations_failing", subject_key="invitations:links",
+                    message="Invitation emails cannot be sent: their links cannot be made",
+                    opened_at=utcnow() - timedelta(hours=1), occurrences=3)
+    db.session.add(late)
+    db.session.commit()
+    assert notifications.sweep()["mail_retried"] == 1
+    body = mails()[0].body_text
+    assert "This started at" in body and "this email could not be sent until now" in body
+    assert "closes by itself" in body
+    # Mailed at once when it opens: no such note.
+    db.session.delete(late)
+    db.session.commit()
+    fresh = notifications.notify_invitation_send_failed(ws, "message", "Template broken")
+    assert fresh.notified_at is not None and "This started at" not in mails()[-1].body_text

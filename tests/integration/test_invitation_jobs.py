@@ -295,3 +295,103 @@ def test_a_synced_invitation_is_mailed_accepted_and_an_unsubscriber_is_never_inv
     assert uma.consent_status == "opted_out"  # Salesforce's "Granted" does not undo the unsubscribe
     assert db.session.scalars(select(Invitation.status).where(Invitation.participant_id == uma.id)).all() == [
         "withdrawn"]
+
+
+def test_a_refused_address_corrected_in_salesforce_is_invited_again_there_never_at_the_old_one(
+        app, rconn, org, smtp, client):
+    """550 for the address: the invitation fails (cause "recipient"). The Email is corrected in
+    Salesforce: the next sync updates the participant, arms the invitation again (the run log says
+    so) and it is sent to the new address through the queue; the old address gets nothing more.
+    Changed back to the refused address, nothing is sent to it again."""
+    workspace, researcher, study, connection, plan = sync_world(app, org)
+    rid = put(org, "Contact", {"FirstName": "Rae", "LastName": "Refused", "Email": "rae@old.example",
+                               "Consent_Status__c": "Granted", "SystemModstamp": stamp(1)})
+    smtp.reject_recipients.add("rae@old.example")
+    run = runs.request_run(plan)
+    drain(app, rconn, ("sync",))
+    assert fresh(SyncRun, run.id).invited == 1
+    drain(app, rconn, ("mail",))
+    inv = db.session.scalar(select(Invitation))
+    assert (inv.status, inv.failure_cause, inv.retry_at) == ("failed", "recipient", None)
+    assert smtp.envelopes == []
+    assert db.session.scalar(select(OutboxMessage.status)) == "refused"
+
+    # An update that does not change the email arms nothing.
+    org.state.store.update("production", "Contact", rid, {"LastName": "Still", "SystemModstamp": stamp(5)},
+                           validate=False)
+    again = runs.request_run(plan)
+    drain(app, rconn, ("sync",))
+    assert [o.reason for o in outcomes(again.id)] == ["Not invited: already invited"]
+    assert fresh(Invitation, inv.id).status == "failed"
+
+    org.state.store.update("production", "Contact", rid, {"Email": "rae@new.example", "SystemModstamp": stamp(10)},
+                           validate=False)
+    second = runs.request_run(plan)
+    drain(app, rconn, ("sync",))
+    rows = outcomes(second.id)
+    assert [(o.outcome, o.reason, (o.detail or {}).get("invited_again")) for o in rows] == [
+        ("updated", "Invited again: the address changed", True)]
+    inv = fresh(Invitation, inv.id)
+    assert (inv.status, inv.failure_cause, inv.last_error) == ("pending", None, None)
+    drain(app, rconn, ("mail",))
+    assert [e.rcpt_tos for e in smtp.envelopes] == [["rae@new.example"]]
+    inv = fresh(Invitation, inv.id)
+    assert (inv.status, inv.failure_cause) == ("sent", None)
+    assert sorted(db.session.scalars(select(OutboxMessage.to_addr + ":" + OutboxMessage.status)).all()) == [
+        "rae@new.example:sent", "rae@old.example:refused"]
+    body = smtp.messages[0].get_body(("plain",)).get_content()
+    assert client.get(LINK.search(body).group(1)).status_code == 200  # the new message's link works
+
+    # The new address is refused at a reminder; corrected back to the old, refused address:
+    # reminders stay stopped, nothing goes to either refused address.
+    smtp.reject_recipients.add("rae@new.example")
+    result = invitations.tick(utcnow() + timedelta(days=3, minutes=1))
+    assert [n for _, n in result.reminders] == [1]
+    drain(app, rconn, ("mail",))
+    inv = fresh(Invitation, inv.id)
+    assert (inv.status, inv.failure_cause, inv.next_reminder_at, inv.reminders_sent) == ("sent", "recipient", None, 1)
+    org.state.store.update("production", "Contact", rid, {"Email": "rae@old.example", "SystemModstamp": stamp(20)},
+                           validate=False)
+    third = runs.request_run(plan)
+    drain(app, rconn, ("sync",))
+    assert [o.reason for o in outcomes(third.id)] == ["Not invited: already invited"]
+    inv = fresh(Invitation, inv.id)
+    assert (inv.failure_cause, inv.next_reminder_at) == ("recipient", None)
+
+    # A third address: the stopped reminder resumes there (the tick claims and sends it).
+    smtp.reject_recipients.clear()
+    org.state.store.update("production", "Contact", rid, {"Email": "rae@third.example", "SystemModstamp": stamp(30)},
+                           validate=False)
+    fourth = runs.request_run(plan)
+    drain(app, rconn, ("sync",))
+    assert [o.reason for o in outcomes(fourth.id)] == ["Invited again: the address changed"]
+    inv = fresh(Invitation, inv.id)
+    assert (inv.failure_cause, inv.reminders_sent) == (None, 0) and inv.next_reminder_at is not None
+    result = invitations.tick(utcnow() + timedelta(minutes=1))
+    assert [n for _, n in result.reminders] == [1]
+    drain(app, rconn, ("mail",))
+    assert [e.rcpt_tos for e in smtp.envelopes] == [["rae@new.example"], ["rae@third.example"]]
+    inv = fresh(Invitation, inv.id)
+    assert (inv.status, inv.reminders_sent, inv.failure_cause) == ("sent", 1, None)
+
+
+def test_a_send_to_an_address_refused_before_is_not_attempted(app, rconn, smtp):
+    """However the participant's address came back to one refused for this invitation, the send
+    refuses it without asking the mail server."""
+    _, _, _, (bad,) = _people_and_study(n=1)
+    smtp.reject_recipients.add("p0@example.org")
+    invitations.enqueue_send([bad.id])
+    drain(app, rconn, ("mail",))
+    person = db.session.get(Participant, fresh(Invitation, bad.id).participant_id)
+    person.email, person.email_key = "p0-new@example.org", "p0-new@example.org"
+    db.session.commit()
+    assert invitations.rearm_refused(person.workspace_id, person.id) == [bad.id]
+    person.email, person.email_key = "P0@example.org", "p0@example.org"
+    db.session.commit()
+    smtp.reject_recipients.clear()
+    assert invitations.send(bad.id) == "refused"
+    inv = fresh(Invitation, bad.id)
+    assert (inv.status, inv.failure_cause) == ("failed", "recipient")
+    assert "refused this address before" in inv.last_error
+    assert smtp.envelopes == []
+    assert invitations.rearm_refused(person.workspace_id, person.id) == []
