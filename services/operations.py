@@ -374,13 +374,25 @@ def invites_without_confirmation(plan: ImportPlan | None) -> bool:
             and not plan_service.consent_confirmed(plan))
 
 
+# How many of a run's imported/updated records are read for the note: when the confirmation is
+# missing, every one of them carries it, so the first ones tell.
+_NOTE_SAMPLE = 200
+
+
 def run_lacked_confirmation(run: SyncRun) -> bool:
-    """The run invited nobody because the plan's consent confirmation was missing (its records
-    carry the engine's note)."""
-    if run.invited:
+    """The run of an invite plan invited nobody because the plan's consent confirmation was
+    missing (its imported and updated records carry the engine's note). Reads at most the
+    first ``_NOTE_SAMPLE`` of those records: the run page asks this on every refresh."""
+    if run.invited or not (run.imported or run.updated):
         return False
-    return db.session.scalar(select(RunOutcome.id).where(
-        RunOutcome.run_id == run.id, RunOutcome.reason.like(f"%{NOT_CONFIRMED_NOTE}%")).limit(1)) is not None
+    plan = db.session.get(ImportPlan, run.plan_id)
+    if plan is None or plan.action not in INVITE_ACTIONS:
+        return False
+    first = (select(RunOutcome.reason).where(RunOutcome.run_id == run.id,
+                                            RunOutcome.outcome.in_(("imported", "updated")))
+             .order_by(RunOutcome.seq).limit(_NOTE_SAMPLE).subquery())
+    return db.session.scalar(select(func.count()).select_from(first).where(
+        first.c.reason.like(f"%{NOT_CONFIRMED_NOTE}%"))) > 0
 
 
 def invitation_send_counts(run: SyncRun) -> dict[str, int]:
