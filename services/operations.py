@@ -402,6 +402,7 @@ def export_csv(run: SyncRun, *, outcome: str | None = None, q: str | None = None
         for seq, record_id, obj, kind, detail, reason, email, pid, created in rows:
             detail = detail or {}
             flags = "; ".join(f"{f.get('field')}: {f.get('reason')}" for f in detail.get("flags", []) if isinstance(f, dict))
+            reason = verdicts.run_reason(kind, reason, detail)
             writer.writerow([_cell(v) for v in (seq, record_id, obj, kind, "yes" if detail.get("invited") else "",
                                                 reason, email, pid, flags, created)])
         yield buffer.getvalue()
