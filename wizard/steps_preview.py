@@ -4,8 +4,8 @@ for the whole set from a background job, and removing (or restoring) rows.
 GET/POST /wizard/plans/<id>/preview          wizard.preview
 GET      /wizard/plans/<id>/preview/totals   wizard.preview_totals   (the progress panel; polls
                                                                        itself until done)
-POST     /wizard/plans/<id>/preview/totals   wizard.preview_count_again  ("Count again": new
-                                                                       totals, read anew)
+POST     /wizard/plans/<id>/preview/totals/count-again   wizard.preview_count_again
+                                                      ("Count again": new totals, read anew)
 
 POST ``action=remove`` with one or more ``record_id`` removes rows (stored on the plan as
 ``excluded_record_ids``; the engine skips them and logs "excluded in preview"); ``action=restore``
@@ -75,7 +75,7 @@ def preview(plan_id: int):
     return render_step(plan, "preview", "wizard/_preview.html", partials=PARTIALS, **preview_context(plan))
 
 
-@bp.post("/wizard/plans/<int:plan_id>/preview/totals")
+@bp.post("/wizard/plans/<int:plan_id>/preview/totals/count-again")
 @requires("manage_imports")
 def preview_count_again(plan_id: int):
     """"Count again": new totals for the plan's current version (the job reads Salesforce anew);

@@ -224,18 +224,18 @@ def test_totals_say_when_they_were_counted_and_count_again(wiz, people):
     html = text_of(wiz.get(url(plan, f"/totals?id={row.id}"), htmx=True))
     assert 'id="totals-counted-at"' in html and 'id="count-again"' in html
     # "Count again" (htmx): a new count of the same version, whose panel polls until done
-    r = wiz.post(url(plan, "/totals"), {}, htmx=True)
+    r = wiz.post(url(plan, "/totals/count-again"), {}, htmx=True)
     assert r.status_code == 200
     html = text_of(r)
     again = db.session.query(PreviewTotals).filter_by(plan_id=plan.id).order_by(PreviewTotals.id.desc()).first()
     assert again.id != row.id and again.status == "queued" and again.fingerprint == row.fingerprint
     assert f"/totals?id={again.id}" in html and 'hx-trigger="every 1s"' in html
     # asked again while it counts: the same count, not another one
-    wiz.post(url(plan, "/totals"), {}, htmx=True)
+    wiz.post(url(plan, "/totals/count-again"), {}, htmx=True)
     assert db.session.query(PreviewTotals).filter_by(plan_id=plan.id).count() == 2
     # a plain post goes back to the step
     previews.compute_totals(again.id)
-    r = wiz.post(url(plan, "/totals"), {})
+    r = wiz.post(url(plan, "/totals/count-again"), {})
     assert r.status_code in (302, 303) and r.headers["Location"].endswith(url(plan))
 
 
