@@ -15,7 +15,11 @@ Two entry points:
 * ``first_page(plan, spec, client, where)`` — one query page (``LIMIT 50``, engine order), at once.
 * ``request_totals(plan, ...)`` + ``compute_totals(totals_id)`` — the whole matching set, in a
   background job (``jobs.preview.compute_totals``), progress on a ``PreviewTotals`` row, cached
-  per plan version (``totals_key``: the plan fingerprint plus the exclusions).
+  per plan version (``totals_key``: the plan fingerprint plus the exclusions). The totals are the
+  run's outcome counters (``Tally``): each record under exactly one outcome, in the run log's
+  words, so a preview right before a full read predicts its counters. A cached count can go
+  stale as Salesforce changes: the panel says when it counted and offers "Count again", and the
+  step counts again when the first page's totalSize disagrees with the cached count (``is_stale``).
 """
 from __future__ import annotations
 
@@ -47,6 +51,8 @@ TOTALS_QUEUE = "default"
 # The run's outcome counters (sync.verdicts.TOTAL_LABELS), then "<outcome>.<situation>" counts
 # (sync.verdicts.situation) that split each outcome once more.
 TOTAL_KEYS = ("total",) + verdicts.TOTAL_OUTCOMES + ("invited", "left")
+# What the totals count (bump it when Tally changes: totals cached before are counted again).
+TOTALS_VERSION = "totals 2: the run's counters"
 STATUS_QUEUED, STATUS_RUNNING, STATUS_DONE, STATUS_FAILED = "queued", "running", "done", "failed"
 
 
@@ -300,7 +306,7 @@ def first_page(plan: ImportPlan, spec: Plan, client, where: str, limit: int = PR
 def totals_key(spec: Plan) -> str:
     """One cache entry per plan version: the engine fingerprint (object, mapping, filters,
     consent, action, target, region) plus the exclusions."""
-    text = spec.fingerprint + "|" + ",".join(sorted(spec.excluded_ids))
+    text = TOTALS_VERSION + "|" + spec.fingerprint + "|" + ",".join(sorted(spec.excluded_ids))
     return hashlib.sha256(text.encode()).hexdigest()
 
 
