@@ -138,8 +138,11 @@ def register_hooks(app: Flask) -> None:
     app.add_template_filter(status_label, "status_label")
     app.add_template_filter(field_words, "field_words")
     app.add_template_filter(value_words, "value_words")
-    from sync.verdicts import TOTAL_LABELS
+    from sync.verdicts import SITUATION_LABELS, TOTAL_LABELS, flag_notes, run_reason
     app.add_template_global(TOTAL_LABELS, "total_labels")  # the preview's totals, in the run log's words
+    app.add_template_global(SITUATION_LABELS, "situation_labels")
+    app.add_template_global(run_reason, "run_reason")  # a run log row's one reason
+    app.add_template_global(flag_notes, "flag_notes")  # its field problems the reason doesn't say
 
     @app.context_processor
     def _globals():

@@ -361,8 +361,8 @@ def outcome_page(run: SyncRun, *, outcome: str | None = None, q: str | None = No
 # daily cap), "queued again" when the run armed a refused one again for a new address;
 # "invitation": how that invitation stands now (services.invitations.send_state).
 # The engine's note on a record an invite plan did not invite because its consent confirmation
-# is missing (sync.engine: "Not invited: invitations for this plan are not confirmed").
-NOT_CONFIRMED_NOTE = "invitations for this plan are not confirmed"
+# is missing ("Not invited: " + sync.verdicts.NOT_CONFIRMED).
+NOT_CONFIRMED_NOTE = verdicts.NOT_CONFIRMED
 
 
 def invites_without_confirmation(plan: ImportPlan | None) -> bool:
@@ -449,6 +449,7 @@ def export_csv(run: SyncRun, *, outcome: str | None = None, q: str | None = None
             detail = detail or {}
             flags = "; ".join(f"{f.get('field')}: {f.get('reason')}" for f in detail.get("flags", []) if isinstance(f, dict))
             invited = "queued" if detail.get("invited") else "queued again" if detail.get("invited_again") else ""
+            reason = verdicts.run_reason(kind, reason, detail)
             writer.writerow([_cell(v) for v in (seq, record_id, obj, kind, invited, reason, email, pid, flags,
                                                 created, states.get(pid, "") if invited else "")])
         yield buffer.getvalue()

@@ -15,7 +15,11 @@ Two entry points:
 * ``first_page(plan, spec, client, where)`` — one query page (``LIMIT 50``, engine order), at once.
 * ``request_totals(plan, ...)`` + ``compute_totals(totals_id)`` — the whole matching set, in a
   background job (``jobs.preview.compute_totals``), progress on a ``PreviewTotals`` row, cached
-  per plan version (``totals_key``: the plan fingerprint plus the exclusions).
+  per plan version (``totals_key``: the plan fingerprint plus the exclusions). The totals are the
+  run's outcome counters (``Tally``): each record under exactly one outcome, in the run log's
+  words, so a preview right before a full read predicts its counters. A cached count can go
+  stale as Salesforce changes: the panel says when it counted and offers "Count again", and the
+  step counts again when the first page's totalSize disagrees with the cached count (``is_stale``).
 """
 from __future__ import annotations
 
@@ -44,10 +48,11 @@ log = logging.getLogger(__name__)
 
 PREVIEW_ROWS = 50
 TOTALS_QUEUE = "default"
-TOTAL_KEYS = ("total", "will_import", "already_imported", "invalid_email", "invalid_phone",
-              "no_contact_point", "duplicate_in_set", "duplicate_existing", "consent_missing",
-              "opted_out", "excluded", IMPORTED, UPDATED, UNCHANGED, SKIPPED, "failed",
-              "would_invite")
+# The run's outcome counters (sync.verdicts.TOTAL_LABELS), then "<outcome>.<situation>" counts
+# (sync.verdicts.situation) that split each outcome once more.
+TOTAL_KEYS = ("total",) + verdicts.TOTAL_OUTCOMES + ("invited", "left")
+# What the totals count (bump it when Tally changes: totals cached before are counted again).
+TOTALS_VERSION = "totals 2: the run's counters"
 STATUS_QUEUED, STATUS_RUNNING, STATUS_DONE, STATUS_FAILED = "queued", "running", "done", "failed"
 
 
@@ -83,6 +88,7 @@ class DryRunSink:
                  on_outcome: Callable[[RecordOutcome], None] | None = None):
         self.lookup_fn = lookup_fn
         self.on_outcome = on_outcome
+        self.departures = 0  # records that would leave the plan (the run's "left" counter)
         self.stored_links: set[SourceRef] = set()  # refs with a ParticipantSource already
         self._links: dict[SourceRef, Link] = {}
         self._people: dict[Any, KnownParticipant] = {}
@@ -128,6 +134,7 @@ class DryRunSink:
         for link in changes.links:
             pid = ids.get(link.participant, link.participant)
             self._links[link.ref] = Link(link.ref, pid, link.source_hash, link.source_timestamp)
+        self.departures += len(changes.departures)
         if self.on_outcome is not None:
             for outcome in changes.outcomes:
                 self.on_outcome(outcome)
@@ -198,12 +205,17 @@ def _duplicate_of(reason: str | None) -> str | None:
     return found[0] if found else None
 
 
+def _reason(o: RecordOutcome) -> str | None:
+    """The reason as the run log shows it (a remembered skip says it is skipped again)."""
+    return verdicts.run_reason(o.outcome, o.reason, {"remembered": o.remembered}) or None
+
+
 def _row(spec: Plan, raw: dict, outcome: RecordOutcome | None, stored_links: set[SourceRef]) -> PreviewRow:
     mapped = map_record(spec, raw)
     checked = validate.check_record(mapped, spec.mapping.required, spec.default_region)
     consent_value = mapped.consent_evidence[0][1] if mapped.consent_evidence else None
     kind = outcome.outcome if outcome else SKIPPED
-    reason = outcome.reason if outcome else "The record could not be read"
+    reason = _reason(outcome) if outcome else "The record could not be read"
     return PreviewRow(
         record_id=mapped.record_id,
         name=" ".join(p for p in (mapped.first_name, mapped.last_name) if p) or mapped.record_id,
@@ -213,9 +225,9 @@ def _row(spec: Plan, raw: dict, outcome: RecordOutcome | None, stored_links: set
         phone_reason=checked.phone.flag.reason if checked.phone.flag else None,
         consent=mapped.consent.value, consent_value=consent_value,
         consent_missing=spec.consent.configured is False or mapped.consent == Consent.UNKNOWN,
-        already_imported=mapped.ref in stored_links,
+        already_imported=verdicts.situation(kind, reason) == "already_imported",
         duplicate_in_set=_duplicate_of(reason),
-        duplicate_existing=_matched_by(reason) if mapped.ref not in stored_links else None,
+        duplicate_existing=_matched_by(reason),
         outcome=kind, reason=reason, excluded=kind == EXCLUDED,
         segments=mapped.segments, company=mapped.company)
 
@@ -253,6 +265,7 @@ class PreviewPage:
     rows: list[PreviewRow]
     query: str
     error: str | None = None
+    total_size: int | None = None  # the first page's totalSize (at most the LIMIT in Salesforce)
 
     @property
     def shown(self) -> int:
@@ -283,7 +296,9 @@ def first_page(plan: ImportPlan, spec: Plan, client, where: str, limit: int = PR
     except SalesforceError as exc:
         return PreviewPage([], soql, error=exc.reason or exc.message or str(exc))
     records = list(page.records) if page is not None else []
-    return PreviewPage(preview_records(spec, records, database_lookup(plan)), soql)
+    total_size = max(page.total_size or 0, len(records)) if page is not None else 0
+    return PreviewPage(preview_records(spec, records, database_lookup(plan)), soql,
+                       total_size=total_size)
 
 
 # --- totals for the whole matching set --------------------------------------------------------
@@ -291,57 +306,62 @@ def first_page(plan: ImportPlan, spec: Plan, client, where: str, limit: int = PR
 def totals_key(spec: Plan) -> str:
     """One cache entry per plan version: the engine fingerprint (object, mapping, filters,
     consent, action, target, region) plus the exclusions."""
-    text = spec.fingerprint + "|" + ",".join(sorted(spec.excluded_ids))
+    text = TOTALS_VERSION + "|" + spec.fingerprint + "|" + ",".join(sorted(spec.excluded_ids))
     return hashlib.sha256(text.encode()).hexdigest()
 
 
 class Tally:
-    """Counts for the totals panel, from the engine's outcomes and the same validation."""
+    """Counts for the totals panel, by the run's own counting rules: one outcome per record (the
+    engine's), so the outcome counts add up to the records read; within an outcome, one
+    situation per record (``sync.verdicts.situation``); "invited" and "left" as the run counts
+    them (invited outcomes; departures)."""
 
     def __init__(self) -> None:
         self.counts: Counter[str] = Counter()
 
     def outcome(self, o: RecordOutcome) -> None:
         c = self.counts
-        c[o.outcome] += 1
-        if _duplicate_of(o.reason):
-            c["duplicate_in_set"] += 1
-        if _matched_by(o.reason):
-            c["duplicate_existing"] += 1
+        name = "excluded" if o.outcome == EXCLUDED else o.outcome  # the run's counter names
+        c[name] += 1
+        c[f"{name}.{verdicts.situation(o.outcome, _reason(o))}"] += 1
         if o.invited:
-            c["would_invite"] += 1
+            c["invited"] += 1
 
-    def record(self, spec: Plan, raw: dict, stored: bool) -> None:
-        c = self.counts
-        c["records"] += 1
-        try:
-            mapped = map_record(spec, raw)
-            checked = validate.check_record(mapped, spec.mapping.required, spec.default_region)
-        except Exception:
-            c["unreadable"] += 1
-            return
-        if checked.email.flag:
-            c["invalid_email"] += 1
-        if checked.phone.flag:
-            c["invalid_phone"] += 1
-        if not checked.contactable:
-            c["no_contact_point"] += 1
-        if mapped.consent == Consent.OPTED_OUT:
-            c["opted_out"] += 1
-        elif mapped.consent == Consent.UNKNOWN:
-            c["consent_missing"] += 1
-        if stored:
-            c["already_imported"] += 1
+    def totals(self, records: int, left: int) -> dict[str, int]:
+        counts = {key: 0 for key in TOTAL_KEYS}
+        counts.update(self.counts)
+        counts["total"], counts["left"] = records, left
+        return counts
 
 
-def request_totals(plan: ImportPlan, spec: Plan, *, enqueue_job: bool = True) -> PreviewTotals:
+def is_stale(row: PreviewTotals | None, page: PreviewPage | None, limit: int = PREVIEW_ROWS) -> bool:
+    """Whether finished totals disagree with the first page just read: Salesforce's totalSize of
+    a ``LIMIT n`` query is the number returned, so a page that is not full says how many match
+    now, and a full one says at least ``n`` do. (A change that keeps the count, an email edited,
+    is not seen: the panel says when it counted and offers to count again.)"""
+    if row is None or row.status != STATUS_DONE or page is None or page.error:
+        return False
+    counted = row.estimate_total
+    if counted is None:
+        counted = (row.totals or {}).get("total")
+    now = page.total_size if page.total_size is not None else page.shown
+    if counted is None or now is None or now == counted:
+        return False
+    if now == limit and counted >= limit:  # a full page: "at least limit", as counted
+        return False
+    return True
+
+
+def request_totals(plan: ImportPlan, spec: Plan, *, enqueue_job: bool = True,
+                   again: bool = False) -> PreviewTotals:
     """The totals row for this plan version: the cached one, or a new one with its job queued.
-    A failed computation is retried by asking again."""
+    A failed computation is retried by asking again; ``again`` counts anew whatever is cached
+    (Salesforce changed since: "Count again", or a first page that disagrees)."""
     key = totals_key(spec)
     row = db.session.scalar(select(PreviewTotals).where(
         PreviewTotals.plan_id == plan.id, PreviewTotals.fingerprint == key,
         PreviewTotals.status != STATUS_FAILED).order_by(PreviewTotals.id.desc()))
-    if row is not None:
+    if row is not None and (not again or row.status in (STATUS_QUEUED, STATUS_RUNNING)):
         return row
     row = PreviewTotals(workspace_id=plan.workspace_id, plan_id=plan.id, fingerprint=key,
                         status=STATUS_QUEUED, processed=0, totals={})
@@ -381,31 +401,21 @@ def compute_totals(totals_id: int, *, client=None, spec: Plan | None = None, whe
         db.session.commit()
         tally = Tally()
         sink = DryRunSink(database_lookup(plan), tally.outcome)
+        read = [0]
 
         def pages() -> Iterator[list]:
             for n, page in enumerate(client.query_pages(run_query(spec, where)), start=1):
                 records = list(page.records)
                 yield records
-                # The engine has processed (and looked up) this page when it asks for the next.
-                for raw in records:
-                    try:
-                        ref = map_record(spec, raw).ref
-                    except Exception:
-                        ref = None
-                    tally.record(spec, raw, ref in sink.stored_links)
-                row.processed = tally.counts["records"]
+                read[0] += len(records)
+                row.processed = read[0]
                 if n % commit_every == 0:
                     db.session.commit()
 
         summary = engine.run(spec, pages(), sink, _NullLog())
         if summary.status != engine.SUCCEEDED:
             raise RuntimeError(summary.reason or summary.status)
-        counts = dict(tally.counts)
-        counts["total"] = counts.pop("records", 0)
-        counts["will_import"] = counts.get(IMPORTED, 0)
-        counts["excluded"] = counts.pop(EXCLUDED, 0)
-        for key in TOTAL_KEYS:
-            counts.setdefault(key, 0)
+        counts = tally.totals(summary.fetched, sink.departures)
         row.totals = counts
         row.processed = counts["total"]
         row.status = STATUS_DONE
@@ -473,7 +483,9 @@ def totals_view(row: PreviewTotals | None) -> dict:
     percent = 100 if row.status == STATUS_DONE else (
         int(min(99, (row.processed or 0) * 100 / total)) if total else 0)
     return {"status": row.status, "processed": row.processed or 0, "estimate": total,
-            "percent": percent, "totals": row.totals or {}, "error": row.error, "id": row.id}
+            "percent": percent, "totals": row.totals or {}, "error": row.error, "id": row.id,
+            "counted_at": row.finished_at if row.status == STATUS_DONE else None,
+            "stale": False}
 
 
 def totals_json(row: PreviewTotals) -> str:

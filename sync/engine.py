@@ -249,7 +249,8 @@ class _Run:
         for record, link, same, memo in zip(mapped, links, unchanged, memos):
             if same:
                 changes.outcomes.append(RecordOutcome(
-                    record.ref, record.record_id, UNCHANGED, None, link.participant_id))
+                    record.ref, record.record_id, UNCHANGED, verdicts.ALREADY_IMPORTED_UNCHANGED,
+                    link.participant_id))
                 continue
             if memo is not None:
                 pending.append((record, None, memo))
@@ -390,11 +391,15 @@ class _Run:
 
         participant = found.participant
         current = known.participants.get(participant)
-        via = None if found.by_own_link else verdicts.matched_existing(found.matched_by)
+        via = (verdicts.ALREADY_IMPORTED_CHANGED if found.by_own_link
+               else verdicts.matched_existing(found.matched_by))
         if record.deleted or record.merged_into:
             kind = "merged" if record.merged_into else "deleted"
             reason = (f"Merged into {record.merged_into} in Salesforce" if record.merged_into
                       else "Deleted in Salesforce")
+            if not found.by_own_link:
+                # Never linked: it cannot leave; nothing to import either.
+                return _RecordWrites(outcome(SKIPPED, reason))
             reason += f"; policy: {plan.leaving_policy.value}"
             return _RecordWrites(
                 outcome(UPDATED, reason, participant), links=[link(participant)],
@@ -412,6 +417,11 @@ class _Run:
         writes = _RecordWrites(outcome(UPDATED, reason, participant),
                                updates=[ParticipantUpdate(participant, values)],
                                links=[link(participant)])
+        if record.consent == Consent.OPTED_OUT and not found.by_own_link:
+            # Opted out, matched to someone by email/phone: the opt-out is written with the
+            # values, but a record never linked cannot "leave the plan" (no departure).
+            writes.outcome = outcome(UPDATED, f"{via}; opted out in Salesforce", participant)
+            return writes
         if record.consent == Consent.OPTED_OUT and (current is None
                                                     or current.consent != Consent.OPTED_OUT):
             reason = f"Opted out in Salesforce; policy: {plan.leaving_policy.value}"
@@ -453,7 +463,7 @@ class _Run:
             return
         why_not = None
         if not plan.invite_confirmation:
-            why_not = "invitations for this plan are not confirmed"
+            why_not = verdicts.NOT_CONFIRMED
         elif record.consent != Consent.OPTED_IN:
             why_not = f"consent is {record.consent.value.replace('_', ' ')}"
         elif not checked.email.valid:

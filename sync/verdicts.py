@@ -42,7 +42,15 @@ REMOVED_IN_PREVIEW = OUTCOME_LABELS["excluded"]
 DUPLICATE_IN_SET = "Duplicate within the set"
 MATCHED_EXISTING = "Matched an existing participant"
 ALREADY_IMPORTED = "Already imported"
+# The reasons of records linked before (by an earlier run or plan): changed in Salesforce since
+# (outcome updated) or not (outcome unchanged, nothing written).
+ALREADY_IMPORTED_CHANGED = f"{ALREADY_IMPORTED}; changed in Salesforce since the last run"
+ALREADY_IMPORTED_UNCHANGED = f"{ALREADY_IMPORTED}; not changed in Salesforce since the last run"
 EMAIL_TAKEN = "already belongs to another participant"
+SKIPPED_AGAIN = "Skipped again: unchanged since an earlier run skipped it"
+# Why an invite plan's run invited nobody: its consent confirmation is missing or void (the run
+# page looks for these words in the run's reasons: services.operations.run_lacked_confirmation).
+NOT_CONFIRMED = "invitations for this plan are not confirmed"
 
 
 def duplicate_in_set(of_record_id: str, matched_by: str) -> str:
@@ -61,6 +69,34 @@ def matched_existing(matched_by: str) -> str:
 def email_taken(email_key: str) -> str:
     """The reason for a record skipped because its email is another participant's."""
     return f"Email {email_key} {EMAIL_TAKEN}; possible duplicate in Salesforce."
+
+
+def skipped_again(reason: str | None) -> str:
+    """The reason for a record skipped as an earlier run did (the plan's skip memory: same
+    record, same rules), not validated again: it says it is skipped, and why it was."""
+    if reason and reason.startswith(SKIPPED_AGAIN):
+        return reason
+    return f"{SKIPPED_AGAIN} ({(reason or 'no reason recorded').rstrip('.')})"
+
+
+def run_reason(outcome: str, reason: str | None, detail: dict | None = None) -> str:
+    """The one reason a run log row shows (rows stored before these words included)."""
+    detail = detail or {}
+    if detail.get("remembered") and outcome == "skipped":
+        return skipped_again(reason)
+    return reason or ""
+
+
+def flag_notes(reason: str | None, detail: dict | None) -> list[str]:
+    """The row's field problems that its reason does not already say (each flag's reason names
+    its field: "The phone number is too short.")."""
+    said = reason or ""
+    notes = []
+    for flag in (detail or {}).get("flags", []) or []:
+        text = (flag.get("reason") or "").strip()
+        if text and text.rstrip(".") not in said and text not in notes:
+            notes.append(text)
+    return notes
 
 
 _DUPLICATE = re.compile(re.escape(DUPLICATE_IN_SET) + r" \(same (?P<by>.+?) as (?P<of>\S+?)\)")
@@ -86,38 +122,60 @@ def matched_existing_by(reason: str | None) -> str | None:
 
 def preview_verdict(outcome: str, reason: str | None, *, already_imported: bool = False) -> str:
     """One line for a previewed record: the outcome as the preview says it, then the situation
-    in the run log's words (``"Unchanged: duplicate within the set (same email as 003…)"``)."""
+    in the run log's words (``"Unchanged: duplicate within the set (same email as 003…)"``).
+    ``already_imported`` is ignored: the engine's reason says so (kept for old callers)."""
     label = PREVIEW_LABELS.get(outcome) or outcome.replace("_", " ").capitalize()
     if outcome in ("excluded", "excluded_in_preview"):
         return label
+    if reason and reason.startswith(SKIPPED_AGAIN):
+        # "Skipped again: unchanged since ..." -> "Will be skipped again: unchanged since ..."
+        return "Will be skipped again" + reason[len("Skipped again"):]
     duplicate = duplicate_in_set_of(reason)
     if duplicate:
         of, by = duplicate
         return f"{label}: {_lower_first(DUPLICATE_IN_SET)} ({f'same {by} as ' if by else 'of '}{of})"
-    if already_imported:
-        return f"{label}: {_lower_first(ALREADY_IMPORTED)}"
-    by = matched_existing_by(reason)
-    if by:
-        return f"{label}: {_lower_first(matched_existing(by))}"
-    if outcome == "imported" or not reason:
+    if outcome == "imported" and not reason:
         return label
-    return f"{label}: {reason}"
+    if reason and reason.startswith((ALREADY_IMPORTED, MATCHED_EXISTING)):
+        reason = _lower_first(reason)
+    return f"{label}: {reason}" if reason else label
+
+
+def situation(outcome: str, reason: str | None) -> str:
+    """The one situation (within its outcome) a record is counted under in the preview's
+    totals; every record has exactly one outcome and one situation."""
+    if outcome in ("excluded", "excluded_in_preview"):
+        return "excluded"
+    if reason and reason.startswith(SKIPPED_AGAIN):
+        return "skipped_again"
+    if duplicate_in_set_of(reason):
+        return "duplicate_in_set"
+    if reason and reason.startswith(ALREADY_IMPORTED):
+        return "already_imported"
+    if matched_existing_by(reason):
+        return "matched_existing"
+    return "other"
 
 
 def _lower_first(text: str) -> str:
     return text[:1].lower() + text[1:]
 
 
-# The preview's totals panel: count key -> words (the same situations as the verdicts).
+# The preview's totals panel: one line per run outcome counter (the run's words and counting
+# rules: every matching record is counted under exactly one of IMPORTED ... FAILED, so these add
+# up to the matching records; "invited" and "left" count besides, as the run counts them).
+TOTAL_OUTCOMES = ("imported", "updated", "unchanged", "excluded", "skipped", "failed")
 TOTAL_LABELS = {
     "total": "Matching records",
-    "will_import": PREVIEW_LABELS["imported"],
+    **{key: OUTCOME_LABELS[key] for key in TOTAL_OUTCOMES},
+    "invited": OUTCOME_LABELS["invited"],
+    "left": OUTCOME_LABELS["left"],
+}
+# Within an outcome, the situations its records are in (``situation``), each counted once.
+SITUATION_LABELS = {
     "already_imported": ALREADY_IMPORTED,
-    "invalid_email": "Invalid emails",
-    "invalid_phone": "Invalid phone numbers",
-    "duplicate_in_set": "Duplicates within the set (unchanged: merged into one participant)",
-    "duplicate_existing": "Matched existing participants (updated)",
-    "consent_missing": "Missing consent values",
-    "skipped": PREVIEW_LABELS["skipped"],
-    "excluded": REMOVED_IN_PREVIEW,
+    "matched_existing": f"{MATCHED_EXISTING} (by email, phone or a related record)",
+    "duplicate_in_set": "Duplicate within the set (merged into one participant)",
+    "skipped_again": "Skipped by an earlier run, unchanged since",
+    "other": "Other reasons",
 }

@@ -4,6 +4,8 @@ for the whole set from a background job, and removing (or restoring) rows.
 GET/POST /wizard/plans/<id>/preview          wizard.preview
 GET      /wizard/plans/<id>/preview/totals   wizard.preview_totals   (the progress panel; polls
                                                                        itself until done)
+POST     /wizard/plans/<id>/preview/totals/count-again   wizard.preview_count_again
+                                                      ("Count again": new totals, read anew)
 
 POST ``action=remove`` with one or more ``record_id`` removes rows (stored on the plan as
 ``excluded_record_ids``; the engine skips them and logs "excluded in preview"); ``action=restore``
@@ -33,9 +35,15 @@ def preview_context(plan: ImportPlan) -> dict:
                 "load_error": "Some filter rules can't be used any more; fix them on the Filters step."}
     page = previews.first_page(plan, ctx.spec, ctx.client, ctx.where)
     totals = previews.request_totals(plan, ctx.spec) if page.error is None else None
+    recounting = previews.is_stale(totals, page)
+    if recounting:  # Salesforce changed since the cached count: count again at once
+        totals = previews.request_totals(plan, ctx.spec, again=True)
     shown = {r.record_id for r in page.rows}
     hidden_removed = [rid for rid in (plan.excluded_record_ids or []) if rid not in shown]
-    return {"page": page, "totals": previews.totals_view(totals), "load_error": page.error,
+    view = previews.totals_view(totals)
+    if totals is not None:
+        view["recounting"] = recounting
+    return {"page": page, "totals": view, "load_error": page.error,
             "hidden_removed": hidden_removed}
 
 
@@ -65,6 +73,29 @@ def preview(plan_id: int):
         if not is_htmx():
             return redirect_to("wizard.preview", plan_id=plan.id)
     return render_step(plan, "preview", "wizard/_preview.html", partials=PARTIALS, **preview_context(plan))
+
+
+@bp.post("/wizard/plans/<int:plan_id>/preview/totals/count-again")
+@requires("manage_imports")
+def preview_count_again(plan_id: int):
+    """"Count again": new totals for the plan's current version (the job reads Salesforce anew);
+    the panel it returns polls itself until done. A plain post redirects back to the step."""
+    plan = load_plan(plan_id, "preview")
+    if not isinstance(plan, ImportPlan):
+        return plan
+    ctx, reason = previews.plan_context_or_reason(plan)
+    if ctx is None or not ctx.ready:
+        if not is_htmx():
+            flash(reason or "Some filter rules can't be used any more; fix them on the Filters step.", "error")
+            return redirect_to("wizard.preview", plan_id=plan.id)
+        return render("wizard/_preview_totals.html", "wizard/_preview_totals.html", plan=plan,
+                      totals={"status": "failed", "error": reason or "Some filter rules can't be used any more.",
+                              "id": None})
+    row = previews.request_totals(plan, ctx.spec, again=True)
+    if not is_htmx():
+        return redirect_to("wizard.preview", plan_id=plan.id)
+    return render("wizard/_preview_totals.html", "wizard/_preview_totals.html", plan=plan,
+                  totals=previews.totals_view(row))
 
 
 @bp.get("/wizard/plans/<int:plan_id>/preview/totals")

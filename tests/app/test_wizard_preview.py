@@ -73,7 +73,8 @@ def test_first_page_shows_each_records_verdict(wiz, people):
     assert "Consent missing" in row_html(html, people["no_consent"])
     assert "Consent missing" not in good
     assert "Will be updated: matched an existing participant by email" in row_html(html, people["existing"])
-    assert "Will be updated: already imported" in row_html(html, people["imported"])
+    assert ("Will be updated: already imported; changed in Salesforce since the last run"
+            in row_html(html, people["imported"]))
     # nothing was written by the preview
     assert db.session.query(Participant).filter_by(workspace_id=wiz.workspace.id).count() == 3  # incl. world's Pat
     assert db.session.query(ParticipantSource).filter_by(workspace_id=wiz.workspace.id).count() == 2
@@ -125,9 +126,13 @@ def test_totals_job_counts_the_whole_set_and_is_cached_per_plan_version(wiz, peo
     row = db.session.get(PreviewTotals, row.id)
     assert row.status == "done" and row.estimate_total == 6 and row.processed == 6
     t = row.totals
-    assert (t["total"], t["will_import"], t["already_imported"]) == (6, 2, 1)  # Ann, Cat new
-    assert (t["invalid_email"], t["invalid_phone"], t["duplicate_in_set"], t["duplicate_existing"]) == (1, 1, 1, 1)
-    assert t["consent_missing"] == 1 and t["excluded"] == 0
+    # the run's counters: Ann and Cat new; Dan matched by email, Eve already imported; Ann's
+    # duplicate merged; Ben has no valid email or phone. Each record counted once.
+    assert {k: t[k] for k in ("total", "imported", "updated", "unchanged", "skipped", "failed",
+                              "excluded", "invited", "left")} == {
+        "total": 6, "imported": 2, "updated": 2, "unchanged": 1, "skipped": 1, "failed": 0,
+        "excluded": 0, "invited": 0, "left": 0}
+    assert (t["updated.matched_existing"], t["updated.already_imported"], t["unchanged.duplicate_in_set"]) == (1, 1, 1)
     # the same version answers from the cache; a removal is a new version
     assert previews.request_totals(plan, spec, enqueue_job=False).id == row.id
     wiz.post(url(plan), {"action": "remove", "record_id": [people["good"]]})
@@ -139,7 +144,8 @@ def test_totals_job_counts_the_whole_set_and_is_cached_per_plan_version(wiz, peo
     db.session.expire_all()
     t = db.session.get(PreviewTotals, again.id).totals
     # without Ann the duplicate "ANN@" is new, and the removal is counted
-    assert (t["excluded"], t["will_import"], t["duplicate_in_set"]) == (1, 2, 0)
+    assert (t["excluded"], t["imported"], t.get("unchanged.duplicate_in_set", 0)) == (1, 2, 0)
+    assert sum(t[k] for k in ("imported", "updated", "unchanged", "excluded", "skipped", "failed")) == t["total"]
 
 
 def test_progress_panel_polls_until_done_then_stops(wiz, people):
@@ -187,3 +193,69 @@ def test_an_empty_result_says_so_once(wiz, people):
         assert "Showing the first 0" not in html and 'id="preview-table"' not in html
     html = text_of(wiz.get(url(uk_plan(wiz)), htmx=True))
     assert "Showing the first 6 matching records." in html and "No records match" not in html
+
+
+def test_preview_totals_predict_the_first_runs_counters(wiz, people):
+    """The totals right before a run (a full read) are the counters the run ends with: the same
+    categories, the same counting; and the run log gives each row its reason."""
+    from models import RunOutcome
+    from services import runs
+
+    plan = uk_plan(wiz, status="active")
+    row = previews.request_totals(plan, previews.plan_context(plan).spec, enqueue_job=False)
+    previews.compute_totals(row.id)
+    db.session.expire_all()
+    t = db.session.get(PreviewTotals, row.id).totals
+    run = runs.run_inline(plan.id)
+    assert run.status == "succeeded", run.reason
+    counters = {k: getattr(run, k) or 0 for k in ("imported", "updated", "unchanged", "skipped", "failed",
+                                                  "excluded", "invited", "left")}
+    assert counters == {k: t[k] for k in counters}
+    assert run.fetched == t["total"] == 6
+    reasons = {o.record_id: o.reason for o in db.session.query(RunOutcome).filter_by(run_id=run.id)}
+    assert reasons[people["imported"]] == "Already imported; changed in Salesforce since the last run"
+    assert reasons[people["existing"]] == "Matched an existing participant by email"
+
+
+def test_totals_say_when_they_were_counted_and_count_again(wiz, people):
+    plan = uk_plan(wiz)
+    row = previews.request_totals(plan, previews.plan_context(plan).spec, enqueue_job=False)
+    previews.compute_totals(row.id)
+    html = text_of(wiz.get(url(plan, f"/totals?id={row.id}"), htmx=True))
+    assert 'id="totals-counted-at"' in html and 'id="count-again"' in html
+    # "Count again" (htmx): a new count of the same version, whose panel polls until done
+    r = wiz.post(url(plan, "/totals/count-again"), {}, htmx=True)
+    assert r.status_code == 200
+    html = text_of(r)
+    again = db.session.query(PreviewTotals).filter_by(plan_id=plan.id).order_by(PreviewTotals.id.desc()).first()
+    assert again.id != row.id and again.status == "queued" and again.fingerprint == row.fingerprint
+    assert f"/totals?id={again.id}" in html and 'hx-trigger="every 1s"' in html
+    # asked again while it counts: the same count, not another one
+    wiz.post(url(plan, "/totals/count-again"), {}, htmx=True)
+    assert db.session.query(PreviewTotals).filter_by(plan_id=plan.id).count() == 2
+    # a plain post goes back to the step
+    previews.compute_totals(again.id)
+    r = wiz.post(url(plan, "/totals/count-again"), {})
+    assert r.status_code in (302, 303) and r.headers["Location"].endswith(url(plan))
+
+
+def test_totals_are_counted_again_when_the_first_page_disagrees(wiz, people):
+    """A record changed in Salesforce so that it now matches: the first page shows 7 records, the
+    cached totals counted 6; the page says so and counts again."""
+    plan = uk_plan(wiz)
+    row = previews.request_totals(plan, previews.plan_context(plan).spec, enqueue_job=False)
+    previews.compute_totals(row.id)
+    html = text_of(wiz.get(url(plan)))
+    assert "counting again" not in html and 'id="t-total">6<' in html  # agrees: the cache answers
+    wiz.create("Contact", {"MailingCountry": "United Kingdom", "FirstName": "New", "LastName": "Comer",
+                           "Email": "new@x.example"})
+    html = text_of(wiz.get(url(plan)))
+    assert "Showing the first 7 matching records." in html
+    assert 'id="totals-recounting"' in html and 'hx-trigger="every 1s"' in html
+    latest = db.session.query(PreviewTotals).filter_by(plan_id=plan.id).order_by(PreviewTotals.id.desc()).first()
+    assert latest.id != row.id
+    previews.compute_totals(latest.id)
+    db.session.expire_all()
+    assert db.session.get(PreviewTotals, latest.id).totals["total"] == 7
+    html = text_of(wiz.get(url(plan)))
+    assert 'id="totals-recounting"' not in html and 'id="t-total">7<' in html

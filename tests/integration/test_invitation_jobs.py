@@ -284,7 +284,8 @@ def test_a_synced_invitation_is_mailed_accepted_and_an_unsubscriber_is_never_inv
     second = fresh(SyncRun, second.id)
     assert (second.status, second.reason, second.invited) == ("succeeded", None, 2)
     reasons = {(o.email_key, o.reason) for o in outcomes(second.id) if o.email_key == "uma@example.org"}
-    assert ("uma@example.org", "consent kept opted out: on the suppression list; "
+    assert ("uma@example.org", "Already imported; changed in Salesforce since the last run; "
+                               "consent kept opted out: on the suppression list; "
                                "Not invited: the email is suppressed") in reasons
     drain(app, rconn, ("mail",))
     invited_second = db.session.scalars(select(Participant.email_key).join(Invitation).where(

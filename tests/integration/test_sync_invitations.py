@@ -89,5 +89,5 @@ def test_invite_study_plan_invites_only_the_eligible(app, rconn, org):
     assert (again.updated, again.invited) == (1, 0)
     assert db.session.execute(select(RunOutcome.reason).where(
         RunOutcome.run_id == again.id, RunOutcome.record_id == people["ann"])).scalar_one() == \
-        "Not invited: already invited"
+        "Already imported; changed in Salesforce since the last run; Not invited: already invited"
     assert len(db.session.execute(select(Invitation)).scalars().all()) == 1

@@ -200,7 +200,9 @@ def test_a_remembered_skip_whose_email_now_belongs_to_someone_is_decided_again(a
     validated.clear()
     run, outcomes = sync(plan, spec(plan), [record])
     assert validated == [record["Id"]]
-    assert run.updated == 1 and outcomes[0].reason.startswith("Opted out in Salesforce")
+    # never linked by the plan: the opt-out is written, but it does not "leave the plan"
+    assert run.updated == 1 and run.left == 0
+    assert outcomes[0].reason == "Matched an existing participant by email; opted out in Salesforce"
     assert db.session.execute(select(Participant.consent_status)).scalar_one() == "opted_out"
     assert all_rows() == []
 
@@ -321,7 +323,7 @@ def test_a_full_read_forgets_the_skips_it_no_longer_reads(app, rconn, org):
     assert set(memory(plan)) == {design}
 
 
-def test_the_run_log_page_says_a_skip_was_not_checked_again(app, client):
+def test_the_run_log_page_says_a_skip_was_skipped_again(app, client):
     from tests.support.web import make_world, sign_in
     world = make_world("Alpha")
     run = SyncRun(workspace_id=world["workspace_id"], plan_id=world["ids"]["plan"], status="succeeded")
@@ -335,8 +337,11 @@ def test_the_run_log_page_says_a_skip_was_not_checked_again(app, client):
     db.session.commit()
     sign_in(client, world["users"]["researcher"], world["workspace_id"])
     page = client.get(f"/operations/runs/{run.id}").get_data(as_text=True)
-    assert page.count("No valid email or phone number.") == 2
-    assert page.count("not checked again") == 1
+    # one reason per row; the remembered one says it is skipped (again), and why
+    assert page.count("Skipped again: unchanged since an earlier run skipped it "
+                      "(No valid email or phone number)") == 1
+    assert page.count("No valid email or phone number.") == 1
+    assert "not checked again" not in page
 
 
 def test_a_first_import_asks_the_skip_memory_nothing(app):

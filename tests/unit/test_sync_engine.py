@@ -270,7 +270,8 @@ def test_invitations_only_for_eligible_participants():
     # a change that makes the record sync again never invites twice
     again = sync(invite, [contact(1, FirstName="Again")], sink)
     assert again.counts["invited"] == 0 and len(sink.invitations) == 1
-    assert sink.outcomes[-1].reason == "Not invited: already invited"
+    assert sink.outcomes[-1].reason == ("Already imported; changed in Salesforce since the last run; "
+                                        "Not invited: already invited")
 
 
 def test_a_suppressed_person_stays_opted_out_whatever_salesforce_says():
@@ -295,10 +296,11 @@ def test_a_suppressed_person_stays_opted_out_whatever_salesforce_says():
     assert sink.invitations == []
     assert [sink.participants[pid].consent for pid in ids] == [Consent.OPTED_OUT] * 3
     reasons = [o.reason for o in sink.outcomes[-3:]]
+    already = "Already imported; changed in Salesforce since the last run; "
     assert reasons == [
-        "consent kept opted out: on the suppression list; Not invited: the email is suppressed",
-        "consent kept opted out: on the suppression list; Not invited: the email is suppressed",
-        "consent kept opted out: on the suppression list; Not invited: the phone number is suppressed",
+        already + "consent kept opted out: on the suppression list; Not invited: the email is suppressed",
+        already + "consent kept opted out: on the suppression list; Not invited: the email is suppressed",
+        already + "consent kept opted out: on the suppression list; Not invited: the phone number is suppressed",
     ]
     # Not suppressed: Salesforce's consent is applied as before.
     sync(plan(), [contact(4)], sink)
