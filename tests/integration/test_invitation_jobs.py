@@ -16,6 +16,7 @@ from core.extensions import db
 from models import (ImportPlan, Invitation, OutboxMessage, Participant, Study, StudyParticipant, SuppressionEntry,
                     SyncRun, User)
 from models.types import utcnow
+from sync import verdicts
 from services import invitations, plans, runs
 from tests.integration.sync_support import (drain, make_connection, make_plan, make_workspace, org, outcomes, put,
                                             rconn, stamp)
@@ -322,7 +323,7 @@ def test_a_refused_address_corrected_in_salesforce_is_invited_again_there_never_
                            validate=False)
     again = runs.request_run(plan)
     drain(app, rconn, ("sync",))
-    assert [o.reason for o in outcomes(again.id)] == ["Not invited: already invited"]
+    assert [o.reason for o in outcomes(again.id)] == [f"{verdicts.ALREADY_IMPORTED_CHANGED}; Not invited: already invited"]
     assert fresh(Invitation, inv.id).status == "failed"
 
     org.state.store.update("production", "Contact", rid, {"Email": "rae@new.example", "SystemModstamp": stamp(10)},
@@ -331,7 +332,7 @@ def test_a_refused_address_corrected_in_salesforce_is_invited_again_there_never_
     drain(app, rconn, ("sync",))
     rows = outcomes(second.id)
     assert [(o.outcome, o.reason, (o.detail or {}).get("invited_again")) for o in rows] == [
-        ("updated", "Invited again: the address changed", True)]
+        ("updated", f"{verdicts.ALREADY_IMPORTED_CHANGED}; Invited again: the address changed", True)]
     inv = fresh(Invitation, inv.id)
     assert (inv.status, inv.failure_cause, inv.last_error) == ("pending", None, None)
     drain(app, rconn, ("mail",))
@@ -355,7 +356,7 @@ def test_a_refused_address_corrected_in_salesforce_is_invited_again_there_never_
                            validate=False)
     third = runs.request_run(plan)
     drain(app, rconn, ("sync",))
-    assert [o.reason for o in outcomes(third.id)] == ["Not invited: already invited"]
+    assert [o.reason for o in outcomes(third.id)] == [f"{verdicts.ALREADY_IMPORTED_CHANGED}; Not invited: already invited"]
     inv = fresh(Invitation, inv.id)
     assert (inv.failure_cause, inv.next_reminder_at) == ("recipient", None)
 
@@ -365,7 +366,8 @@ def test_a_refused_address_corrected_in_salesforce_is_invited_again_there_never_
                            validate=False)
     fourth = runs.request_run(plan)
     drain(app, rconn, ("sync",))
-    assert [o.reason for o in outcomes(fourth.id)] == ["Invited again: the address changed"]
+    assert [o.reason for o in outcomes(fourth.id)] == [
+        f"{verdicts.ALREADY_IMPORTED_CHANGED}; Invited again: the address changed"]
     inv = fresh(Invitation, inv.id)
     assert (inv.failure_cause, inv.reminders_sent) == (None, 0) and inv.next_reminder_at is not None
     result = invitations.tick(utcnow() + timedelta(minutes=1))
