@@ -106,23 +106,12 @@ def test_search_text_is_the_columns_lower_cased(app):
 def test_search_text_follows_a_sync_update_an_orm_edit_and_an_sql_update(app):
     from datetime import datetime, timezone
 
-    from models import ImportPlan, SyncRun, Workspace
-    from services.sync_sink import ActionTarget, DatabaseSink
     from sync.mapping import SourceRef
+    from tests.support.sinks import fresh_sink
     from sync.sink import (NewParticipant, NewParticipantRef, PageChanges, ParticipantUpdate,
                            ParticipantValues, RecordOutcome, SourceLinkWrite)
 
-    workspace = Workspace(name="W", default_phone_region="GB")
-    db.session.add(workspace)
-    db.session.flush()
-    plan = ImportPlan(workspace_id=workspace.id, object_name="Contact", action="pool")
-    db.session.add(plan)
-    db.session.flush()
-    run = SyncRun(workspace_id=workspace.id, plan_id=plan.id, status="running")
-    db.session.add(run)
-    db.session.commit()
-    sink = DatabaseSink(workspace_id=workspace.id, plan_id=plan.id, run_id=run.id, connection_id=None,
-                        target=ActionTarget.for_plan(plan))
+    workspace, plan, run, sink = fresh_sink("pool")
     ws = workspace.id
     ref = SourceRef("00DDn00000Org1AAA", "Contact", "003Dn0000000001AAA")
     new = NewParticipantRef(1)

@@ -8,8 +8,7 @@ from sqlalchemy import func, select
 
 from core.extensions import db
 from models import (Community, CommunityMember, ImportPlan, Invitation, Participant, ParticipantSource,
-                    RunOutcome, SuppressionEntry, SyncRun, Workspace)
-from services.sync_sink import ActionTarget, DatabaseSink
+                    RunOutcome, SuppressionEntry, SyncRun)
 from sync.engine import run as run_engine
 from sync.errors import SinkConflict
 from sync.fakes import ListLog, PagedSource, generated_contacts
@@ -17,28 +16,24 @@ from sync.mapping import SourceRef
 from sync.plan import Action, Consent, ConsentRule, LeavingPolicy, Plan
 from sync.sink import (Departure, Lookup, NewParticipant, NewParticipantRef, PageChanges,
                        ParticipantValues, RecordOutcome, SourceLinkWrite)
+from tests.support.sinks import fresh_sink
 
 ORG = "00DDn00000Org1AAA"
 
 
 @pytest.fixture
 def ctx(app):
-    workspace = Workspace(name="W", default_phone_region="GB")
-    db.session.add(workspace)
-    db.session.flush()
-    community = Community(workspace_id=workspace.id, name="Panel")
-    db.session.add(community)
-    db.session.flush()
-    plan = ImportPlan(workspace_id=workspace.id, object_name="Contact", action="community",
-                      target_community_id=community.id)
-    db.session.add(plan)
-    db.session.flush()
-    run = SyncRun(workspace_id=workspace.id, plan_id=plan.id, status="running")
-    db.session.add(run)
-    db.session.commit()
-    sink = DatabaseSink(workspace_id=workspace.id, plan_id=plan.id, run_id=run.id, connection_id=None,
-                        target=ActionTarget.for_plan(plan))
-    return workspace, plan, run, community, sink
+    communities = []
+
+    def community_target(workspace):
+        community = Community(workspace_id=workspace.id, name="Panel")
+        db.session.add(community)
+        db.session.flush()
+        communities.append(community)
+        return {"target_community_id": community.id}
+
+    workspace, plan, run, sink = fresh_sink("community", community_target)
+    return workspace, plan, run, communities[0], sink
 
 
 def ref(n):
